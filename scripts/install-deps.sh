@@ -7,6 +7,7 @@ APT_PACKAGES=(
   thrift-compiler   # Apache Thrift IDL compiler: generates the cross-check code
   libthrift-dev     # Apache Thrift C++ library: real Thrift peers
   libboost-dev      # needed by libthrift-dev's headers
+  libevent-dev      # libthriftnb's headers: the TNonblockingServer bench peer (bench/peers)
   libgtest-dev      # GoogleTest for the C++ binding
   libsnappy-dev
   valgrind          # C ABI tests run under it
