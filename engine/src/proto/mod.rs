@@ -1,1 +1,37 @@
-//! placeholder, replaced by the proto work
+//! The sans-IO OCTO and Thrift wire codec: bytes in, frames and headers out, and back.
+//!
+//! No sockets, no runtime, no clocks: every function is pure over buffers, so it can be fuzzed,
+//! property-tested and benchmarked alone (the quinn-proto / rustls shape). PROTOCOL.md is the law.
+//!
+//! The hot path of a server, all without heap allocation for uncompressed frames:
+//! [`FrameDecoder::decode`] → [`decode_octo`] → [`HeaderRef::decode`] → [`peek_message`] →
+//! handler (e.g. [`echo::decode_call`]) → [`OctoFrameWriter`] into the connection's write buffer.
+//!
+//! Submodules, one concern each: [`status`] (OCTO status codes), [`error`] (errors and the status
+//! they map to), [`thrift`] (TBinaryProtocol values), [`frame`] (stream splitting), [`octo`] (OCTO
+//! frame codec), [`header`] (the Header structs), [`message`] (Thrift message envelope), [`echo`]
+//! (the reference service).
+
+pub mod echo;
+pub mod error;
+pub mod frame;
+pub mod header;
+pub mod message;
+pub mod octo;
+pub mod status;
+pub mod thrift;
+
+pub use error::{ErrorKind, ProtoError};
+pub use frame::{Frame, FrameDecoder, Framing, ThriftFrameWriter, DEFAULT_MAX_FRAME_SIZE};
+pub use header::{
+    heartbeat_status, CallType, ContextIter, ContextMap, Header, HeaderRef, HeartbeatInfo,
+    HeartbeatInfoRef, LoadInfo, LoadInfoRef, MessageType, QpsMap, RequestInfo, RequestInfoRef,
+    ResponseInfo, ResponseInfoRef, TraceInfo, TraceInfoRef, MAX_GLOBAL_CONTEXT_BYTES,
+    MAX_LOCAL_CONTEXT_BYTES,
+};
+pub use message::{
+    peek_message, write_application_exception, write_message_begin, ApplicationException,
+    ApplicationExceptionKind, MessageHeader, ThriftMessageType,
+};
+pub use octo::{decode_octo, encode_octo, Compression, Flags, OctoFrame, OctoFrameWriter};
+pub use status::Status;

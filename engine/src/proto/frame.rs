@@ -1,0 +1,239 @@
+//! Splitting a byte stream into whole frames: framing detection (PROTOCOL.md §1) and length checks.
+//!
+//! [`FrameDecoder::decode`] takes whole frames off the front of a connection's read buffer as
+//! zero-copy [`Bytes`] (`split_to` + `freeze`: no byte is copied). A frame's length is checked
+//! against the maximum frame size as soon as its length field is readable, before the buffer is
+//! grown for it.
+//!
+//! The "frame size" limited by `max_frame_size` is the value of the length field: the bytes that
+//! follow it (Thrift: the message; OCTO: `total_length`, from header_length to the checksum).
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use super::error::{err, ErrorKind, ProtoError};
+use super::octo::{CHECKSUM_FLAG, MAGIC, PREFIX_LEN};
+
+/// The default maximum frame size: 16 MiB.
+pub const DEFAULT_MAX_FRAME_SIZE: usize = 16 << 20;
+
+/// A connection's framing, fixed by its first message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Framing {
+    /// OCTO frames (start with 0xABBA).
+    Octo,
+    /// Apache Thrift framed transport (i32 length, then a message).
+    Thrift,
+}
+
+/// One whole message taken off the stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A whole OCTO frame, from the magic to the checksum (decode it with
+    /// [`decode_octo`](super::decode_octo)).
+    Octo(Bytes),
+    /// A Thrift message, without its 4-byte length prefix.
+    Thrift(Bytes),
+}
+
+/// The incremental frame splitter of one connection.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use octo_engine::proto::{Frame, FrameDecoder, Framing, DEFAULT_MAX_FRAME_SIZE};
+///
+/// let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME_SIZE);
+/// let mut buf = BytesMut::from(&[0u8, 0, 0, 3, b'a'][..]);
+/// assert_eq!(dec.decode(&mut buf).unwrap(), None); // need more
+/// assert_eq!(dec.framing(), Some(Framing::Thrift));
+/// assert_eq!(dec.bytes_needed(buf.len()), 2);
+/// buf.extend_from_slice(b"bc");
+/// assert_eq!(dec.decode(&mut buf).unwrap(), Some(Frame::Thrift("abc".into())));
+/// assert!(buf.is_empty());
+/// ```
+#[derive(Clone, Debug)]
+pub struct FrameDecoder {
+    max_frame_size: usize,
+    framing: Option<Framing>,
+    /// The whole wire length of the frame at the front of the buffer, once known.
+    pending: Option<usize>,
+}
+
+impl FrameDecoder {
+    /// A decoder for a new connection, accepting frames up to `max_frame_size` bytes (see the module doc).
+    pub const fn new(max_frame_size: usize) -> Self {
+        FrameDecoder {
+            max_frame_size,
+            framing: None,
+            pending: None,
+        }
+    }
+
+    /// The configured maximum frame size.
+    pub const fn max_frame_size(&self) -> usize {
+        self.max_frame_size
+    }
+
+    /// The connection's framing, once its first frame has been seen.
+    pub const fn framing(&self) -> Option<Framing> {
+        self.framing
+    }
+
+    /// The whole wire length of the frame being collected, once its length field has been read.
+    pub const fn pending_frame_len(&self) -> Option<usize> {
+        self.pending
+    }
+
+    /// How many more bytes the buffer (now holding `buffered` bytes) needs before the next
+    /// `decode` can make progress: the rest of the pending frame, or of its length prefix.
+    pub fn bytes_needed(&self, buffered: usize) -> usize {
+        let target = match (self.pending, self.framing) {
+            (Some(len), _) => len,
+            (None, Some(Framing::Thrift)) => 4,
+            (None, _) => PREFIX_LEN - 2,
+        };
+        target.saturating_sub(buffered).max(1)
+    }
+
+    /// Takes the next whole frame off the front of `buf`.
+    ///
+    /// `Ok(None)` means "need more bytes"; when the frame's length is known, `buf` has been given
+    /// room for it. An error means the stream is unusable and the connection should be closed.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, ProtoError> {
+        let len = match self.pending {
+            Some(len) => len,
+            None => match self.read_length(buf)? {
+                Some(len) => {
+                    self.pending = Some(len);
+                    len
+                }
+                None => return Ok(None),
+            },
+        };
+        if buf.len() < len {
+            buf.reserve(len - buf.len());
+            return Ok(None);
+        }
+        self.pending = None;
+        let mut frame = buf.split_to(len);
+        Ok(Some(match self.framing {
+            Some(Framing::Thrift) => {
+                frame.advance(4);
+                Frame::Thrift(frame.freeze())
+            }
+            _ => Frame::Octo(frame.freeze()),
+        }))
+    }
+
+    /// Reads the front frame's length field, fixing the framing on the first frame.
+    /// Returns the whole wire length, or `None` if the length field is not all there yet.
+    fn read_length(&mut self, buf: &[u8]) -> Result<Option<usize>, ProtoError> {
+        let framing = match self.framing {
+            Some(f) => f,
+            None => {
+                if buf.len() < 2 {
+                    return Ok(None);
+                }
+                if buf[..2] == MAGIC.to_be_bytes() {
+                    Framing::Octo
+                } else {
+                    Framing::Thrift
+                }
+            }
+        };
+        let len = match framing {
+            Framing::Thrift => {
+                let Some(prefix) = buf.first_chunk::<4>() else {
+                    return Ok(None);
+                };
+                let n = i32::from_be_bytes(*prefix);
+                if n <= 0 {
+                    return err(ErrorKind::InvalidThriftLength(n));
+                }
+                self.check_max(n as usize)?;
+                4 + n as usize
+            }
+            Framing::Octo => {
+                if buf.len() >= 2 && buf[..2] != MAGIC.to_be_bytes() {
+                    return err(ErrorKind::BadMagic(u16::from_be_bytes([buf[0], buf[1]])));
+                }
+                let Some(prefix) = buf.first_chunk::<8>() else {
+                    return Ok(None);
+                };
+                let total = i32::from_be_bytes([prefix[4], prefix[5], prefix[6], prefix[7]]);
+                let min = if prefix[3] & CHECKSUM_FLAG != 0 { 6 } else { 2 };
+                if total < min {
+                    return err(ErrorKind::OctoTotalLengthTooSmall {
+                        total_length: total,
+                        min,
+                    });
+                }
+                self.check_max(total as usize)?;
+                8 + total as usize
+            }
+        };
+        self.framing = Some(framing);
+        Ok(Some(len))
+    }
+
+    #[inline]
+    fn check_max(&self, len: usize) -> Result<(), ProtoError> {
+        if len > self.max_frame_size {
+            return err(ErrorKind::FrameTooLarge {
+                length: len as u64,
+                max: self.max_frame_size,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Builds a Thrift-framed message in place: reserves the 4-byte length, lets the caller append
+/// the message, then patches the length.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use octo_engine::proto::{echo, ThriftFrameWriter};
+///
+/// let mut out = BytesMut::new();
+/// let mut w = ThriftFrameWriter::begin(&mut out);
+/// echo::encode_reply(w.buf(), 1, b"hi");
+/// let n = w.finish().unwrap();
+/// assert_eq!(n, out.len());
+/// assert_eq!(&out[..4], &((n - 4) as i32).to_be_bytes());
+/// ```
+pub struct ThriftFrameWriter<'a> {
+    out: &'a mut BytesMut,
+    start: usize,
+}
+
+impl<'a> ThriftFrameWriter<'a> {
+    /// Starts a frame at the end of `out`.
+    pub fn begin(out: &'a mut BytesMut) -> Self {
+        let start = out.len();
+        out.put_i32(0);
+        ThriftFrameWriter { out, start }
+    }
+
+    /// The buffer to append the message to.
+    #[inline]
+    pub fn buf(&mut self) -> &mut BytesMut {
+        self.out
+    }
+
+    /// Patches the length; returns the whole frame's length. An empty message, or one longer than
+    /// `i32::MAX`, is an error (and the partial frame is removed from the buffer).
+    pub fn finish(self) -> Result<usize, ProtoError> {
+        let len = self.out.len() - self.start - 4;
+        let n = match i32::try_from(len) {
+            Ok(n) if n > 0 => n,
+            _ => {
+                self.out.truncate(self.start);
+                return err(ErrorKind::InvalidThriftLength(
+                    i32::try_from(len).unwrap_or(i32::MAX),
+                ));
+            }
+        };
+        self.out[self.start..self.start + 4].copy_from_slice(&n.to_be_bytes());
+        Ok(len + 4)
+    }
+}
