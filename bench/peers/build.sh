@@ -42,8 +42,8 @@ build_netty() {
   thrift --gen java:generated_annotations=suppress -out "$gen" "$IDL/echo.thrift"
   # Offline first (the local Maven repository has everything after one build); online otherwise.
   local log=$dir/target/mvn-offline.log
-  if ! (cd "$dir" && mvn -B -q -o package >"$log" 2>&1); then
-    (cd "$dir" && mvn -B -q package)
+  if ! (cd "$dir" && mvn -B -q -Dstyle.color=never -o package >"$log" 2>&1); then
+    (cd "$dir" && mvn -B -q -Dstyle.color=never package)
   fi
   [ -e "$jar" ] && touch "$jar"
 }
