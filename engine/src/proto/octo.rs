@@ -240,6 +240,7 @@ fn gunzip(input: &[u8], max: usize) -> Result<Vec<u8>, ProtoError> {
                 };
             }
             let grown = out.len().saturating_mul(2).min(max);
+            out.reserve_exact(grown - out.len()); // never past `max`, unlike amortized growth
             out.resize(grown, 0);
         }
         match read_some(&mut d, &mut out[filled..])? {
