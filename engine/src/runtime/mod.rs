@@ -1,1 +1,263 @@
-//! placeholder, replaced by the runtime work
+//! Thread-per-core shards that own sockets, connections, buffers and timers.
+//!
+//! One pinned thread per CPU runs one [`Shard`]: its own io_uring ring (set up with
+//! SINGLE_ISSUER | DEFER_TASKRUN, falling back to COOP_TASKRUN, see [`TaskRun`]), its listeners
+//! (a SO_REUSEPORT group: the kernel spreads connections over the shards), its connections and
+//! its timers. Each loop turn reaps completions, fires due timers, runs mailbox work, queues one
+//! send per connection with output, and then makes ONE submit-and-wait call, bounded by the next
+//! timer deadline. Nothing outside this module knows how the loop is driven: the rest of the
+//! engine sees only the event interface below, so the driver can be swapped and compared.
+//!
+//! The interface:
+//! - [`Connection`]: what the conn layer implements (`on_open`, `on_data`, `on_writable`,
+//!   `on_timer`, `on_read_closed`, `on_closed`), each called with a [`ConnIo`] giving the
+//!   connection's input and output buffers, its timers and the shard's services.
+//! - [`Acceptor`]: decides what runs each accepted socket (or refuses it).
+//! - [`Shard`] (given to posted closures and timer tasks): listen, connect with a timeout, reach
+//!   a connection by [`ConnId`] ([`Shard::with_conn`]), close it; [`ShardCore`] (its deref
+//!   target, also given to callbacks): cached clock, timers with cancel, deferred work.
+//! - [`ShardHandle`]: `Clone + Send + Sync`; `post` a closure to the shard from any thread (a
+//!   bounded crossbeam channel; an eventfd read kept armed in the ring wakes the shard, written
+//!   at most once per wake-up).
+//!
+//! Asynchronous work on a shard is written as callbacks (posted closures, timer tasks, connection
+//! events), not futures: there is no executor to poll, and no allocation on the per-request path.
+//!
+//! ```
+//! use octo_engine::runtime::{Runtime, RuntimeConfig};
+//! use std::sync::mpsc;
+//!
+//! let runtime = Runtime::start(RuntimeConfig { shards: 1, ..RuntimeConfig::default() }).unwrap();
+//! let (tx, rx) = mpsc::channel();
+//! runtime.shard(0).post(move |shard| tx.send(shard.id()).unwrap()).unwrap();
+//! assert_eq!(rx.recv().unwrap(), 0);
+//! runtime.shutdown();
+//! ```
+
+mod mailbox;
+mod shard;
+mod socket;
+mod timer;
+
+use std::fmt;
+use std::io;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+pub use mailbox::{PostError, ShardHandle};
+pub use shard::{
+    Acceptor, CloseReason, ConnId, ConnIo, ConnOptions, Connection, ListenerId, LocalTask, Shard,
+    ShardCore,
+};
+pub use socket::{bind_reuseport_group, Listener};
+pub use timer::TimerId;
+
+/// How the ring runs completion work ("task work"); the fastest the kernel accepts is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskRun {
+    /// SINGLE_ISSUER | DEFER_TASKRUN: completions run only when the shard waits (no interrupts).
+    Defer,
+    /// SINGLE_ISSUER | COOP_TASKRUN: completions run at the shard's next kernel entry.
+    Coop,
+    /// Neither flag: every completion may interrupt the shard (the slow baseline, for comparison).
+    Plain,
+}
+
+impl TaskRun {
+    /// Reads `defer`, `coop` or `plain`.
+    pub fn parse(s: &str) -> Option<TaskRun> {
+        match s.to_ascii_lowercase().as_str() {
+            "defer" => Some(TaskRun::Defer),
+            "coop" => Some(TaskRun::Coop),
+            "plain" | "none" => Some(TaskRun::Plain),
+            _ => None,
+        }
+    }
+
+    /// The mode asked for by the `OCTO_TASKRUN` environment variable, else [`TaskRun::Defer`].
+    pub fn from_env() -> TaskRun {
+        std::env::var("OCTO_TASKRUN")
+            .ok()
+            .and_then(|v| TaskRun::parse(&v))
+            .unwrap_or(TaskRun::Defer)
+    }
+}
+
+impl fmt::Display for TaskRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TaskRun::Defer => "defer_taskrun",
+            TaskRun::Coop => "coop_taskrun",
+            TaskRun::Plain => "plain",
+        })
+    }
+}
+
+/// How many shards to run and how.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Number of shard threads (default: one per available CPU).
+    pub shards: usize,
+    /// CPUs to pin shard i to (`cpus[i % len]`); `None` pins shard i to the i-th available CPU.
+    /// An empty list disables pinning.
+    pub cpus: Option<Vec<usize>>,
+    /// Submission queue entries per ring (the completion queue gets 8 times as many).
+    pub ring_entries: u32,
+    /// The preferred task-run mode (default from `OCTO_TASKRUN`, else `Defer`); the shard falls
+    /// back to the next one if the kernel refuses it.
+    pub task_run: TaskRun,
+    /// Capacity of each shard's mailbox (closures posted from other threads).
+    pub mailbox_capacity: usize,
+    /// Thread name prefix.
+    pub name: String,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            shards: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            cpus: None,
+            ring_entries: 1024,
+            task_run: TaskRun::from_env(),
+            mailbox_capacity: 64 * 1024,
+            name: "octo-shard".to_string(),
+        }
+    }
+}
+
+/// Running shards; dropping it (or [`Runtime::shutdown`]) stops them and joins their threads.
+pub struct Runtime {
+    handles: Vec<ShardHandle>,
+    threads: Vec<JoinHandle<()>>,
+    task_run: TaskRun,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("shards", &self.handles.len())
+            .field("task_run", &self.task_run)
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// Starts the shards; returns once every ring is set up (or the first error).
+    pub fn start(config: RuntimeConfig) -> io::Result<Runtime> {
+        if config.shards == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a runtime needs at least one shard",
+            ));
+        }
+        let available = core_affinity::get_core_ids().unwrap_or_default();
+        let mut handles = Vec::with_capacity(config.shards);
+        let mut threads = Vec::with_capacity(config.shards);
+        let mut modes = Vec::with_capacity(config.shards);
+        let mut failure = None;
+        for id in 0..config.shards {
+            let core = match &config.cpus {
+                Some(list) if list.is_empty() => None,
+                Some(list) => Some(core_affinity::CoreId {
+                    id: list[id % list.len()],
+                }),
+                None => available.get(id % available.len().max(1)).copied(),
+            };
+            let (handle, rx) = ShardHandle::new(id, config.mailbox_capacity.max(1))?;
+            let (ready_tx, ready_rx) = mpsc::channel::<io::Result<TaskRun>>();
+            let entries = config.ring_entries;
+            let want = config.task_run;
+            let shard_handle = handle.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("{}-{}", config.name, id))
+                .spawn(move || {
+                    if let Some(core) = core {
+                        core_affinity::set_for_current(core);
+                    }
+                    mailbox::mark_shard_thread();
+                    match shard::build_ring(entries, want) {
+                        Ok((ring, mode)) => {
+                            let _ = ready_tx.send(Ok(mode));
+                            Shard::new(id, ring, mode, shard_handle, rx).run();
+                        }
+                        Err(e) => {
+                            shard_handle.mark_stopped();
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    }
+                })?;
+            handles.push(handle);
+            threads.push(thread);
+            match ready_rx.recv() {
+                Ok(Ok(mode)) => modes.push(mode),
+                Ok(Err(e)) => {
+                    failure = Some(e);
+                    break;
+                }
+                Err(_) => {
+                    failure = Some(io::Error::other("shard thread died during setup"));
+                    break;
+                }
+            }
+        }
+        let task_run = modes
+            .iter()
+            .copied()
+            .max_by_key(|m| *m as u8)
+            .unwrap_or(TaskRun::Plain);
+        let runtime = Runtime {
+            handles,
+            threads,
+            task_run,
+        };
+        match failure {
+            Some(e) => {
+                drop(runtime);
+                Err(e)
+            }
+            None => Ok(runtime),
+        }
+    }
+
+    /// Number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// The handle of shard `i`. Panics if `i >= shard_count()`.
+    pub fn shard(&self, i: usize) -> &ShardHandle {
+        &self.handles[i]
+    }
+
+    /// Handles of all shards, in order.
+    pub fn shards(&self) -> &[ShardHandle] {
+        &self.handles
+    }
+
+    /// The task-run mode the rings use (the weakest if shards differ).
+    pub fn task_run(&self) -> TaskRun {
+        self.task_run
+    }
+
+    /// Stops every shard (listeners stop, connections are aborted) and joins the threads.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        for h in &self.handles {
+            let _ = h.post(|shard| shard.request_stop());
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}

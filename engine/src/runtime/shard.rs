@@ -1,0 +1,1268 @@
+//! One shard: a thread that owns an io_uring ring and every connection, listener and timer on it,
+//! driven by a loop that submits all pending work and waits once per turn.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::io;
+use std::mem;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use crossbeam_channel::Receiver;
+use io_uring::{opcode, squeue, types, IoUring};
+
+use super::mailbox::{ShardHandle, Task};
+use super::socket::{self, Listener};
+use super::timer::{TimerHeap, TimerId};
+use super::TaskRun;
+
+/// A closure that runs later on this shard (timers, deferred work); not `Send`.
+pub type LocalTask = Box<dyn FnOnce(&mut Shard)>;
+
+/// Names one connection on one shard. Ids of closed connections go stale and are ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnId {
+    slot: u32,
+    generation: u32,
+}
+
+/// Names one listener on one shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ListenerId(usize);
+
+/// Why a connection closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// This side asked for it ([`ConnIo::close`] or [`ConnIo::abort`]).
+    Local,
+    /// The peer closed its side and everything owed to it was flushed.
+    PeerClosed,
+    /// A socket error (errno).
+    Error(i32),
+    /// An outbound connect failed (errno).
+    ConnectFailed(i32),
+    /// An outbound connect did not finish within its timeout.
+    ConnectTimedOut,
+    /// The shard stopped.
+    ShardStopped,
+}
+
+impl CloseReason {
+    /// The socket error behind this close, if there was one.
+    pub fn io_error(&self) -> Option<io::Error> {
+        match self {
+            CloseReason::Error(e) | CloseReason::ConnectFailed(e) => {
+                Some(io::Error::from_raw_os_error(*e))
+            }
+            CloseReason::ConnectTimedOut => Some(io::Error::from(io::ErrorKind::TimedOut)),
+            _ => None,
+        }
+    }
+}
+
+/// Buffer sizes and write water marks of one connection.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnOptions {
+    /// Stop reading while this many output bytes are waiting to be sent.
+    pub write_high_water: usize,
+    /// Resume reading (and call [`Connection::on_writable`]) once output falls to this many bytes.
+    pub write_low_water: usize,
+    /// Smallest free space offered to a receive; doubles up to `max_read` while receives fill it.
+    pub min_read: usize,
+    /// Largest free space offered to one receive (unless the pending frame needs more).
+    pub max_read: usize,
+}
+
+impl Default for ConnOptions {
+    fn default() -> Self {
+        ConnOptions {
+            write_high_water: 1 << 20,
+            write_low_water: 256 << 10,
+            min_read: 4096,
+            max_read: 64 << 10,
+        }
+    }
+}
+
+/// What a connection does with the events of its socket. Implemented by the conn layer (server
+/// and client connections); every method runs on the shard thread that owns the connection.
+pub trait Connection: Any {
+    /// The connection is open (accepted, or an outbound connect finished). Reading starts after.
+    fn on_open(&mut self, io: &mut ConnIo<'_>) {
+        let _ = io;
+    }
+    /// New bytes were appended to `io.input()`: consume what can be, write answers to `io.output()`.
+    fn on_data(&mut self, io: &mut ConnIo<'_>);
+    /// Output fell to the low water mark after having reached the high one (reading resumes).
+    fn on_writable(&mut self, io: &mut ConnIo<'_>) {
+        let _ = io;
+    }
+    /// A timer set with [`ConnIo::set_timer`] fired.
+    fn on_timer(&mut self, io: &mut ConnIo<'_>, token: u64) {
+        let _ = (io, token);
+    }
+    /// The peer will send no more. The default closes once the output is flushed.
+    fn on_read_closed(&mut self, io: &mut ConnIo<'_>) {
+        io.close();
+    }
+    /// The connection is gone (socket closed); the last call this connection gets.
+    fn on_closed(&mut self, shard: &mut ShardCore, reason: CloseReason) {
+        let _ = (shard, reason);
+    }
+}
+
+/// Decides what to do with a connection a listener accepted.
+pub trait Acceptor: 'static {
+    /// Returns the connection to run, or `None` to close the socket at once (e.g. over a limit).
+    fn on_accept(
+        &mut self,
+        shard: &mut ShardCore,
+        peer: Option<SocketAddr>,
+    ) -> Option<(Box<dyn Connection>, ConnOptions)>;
+    /// The listener was stopped and its socket closed.
+    fn on_stopped(&mut self, shard: &mut ShardCore) {
+        let _ = shard;
+    }
+}
+
+// --- user_data packing: op kind (8 bits) | generation (32 bits) | slot (24 bits) ---
+
+const OP_RECV: u64 = 1;
+const OP_SEND: u64 = 2;
+const OP_CONNECT: u64 = 3;
+const OP_ACCEPT: u64 = 4;
+const OP_EVENTFD: u64 = 5;
+const OP_CANCEL: u64 = 6;
+
+const MAX_SLOTS: usize = 1 << 24;
+
+fn pack(op: u64, slot: u32, generation: u32) -> u64 {
+    (op << 56) | ((generation as u64) << 24) | slot as u64
+}
+
+fn unpack(user_data: u64) -> (u64, u32, u32) {
+    (
+        user_data >> 56,
+        (user_data & 0xFF_FFFF) as u32,
+        (user_data >> 24) as u32,
+    )
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    Connecting,
+    Open,
+    /// Flushing output before closing (graceful).
+    Draining,
+    /// Waiting for in-flight operations to finish before closing the socket.
+    Closing,
+}
+
+/// The per-connection state the runtime keeps next to the connection's handler.
+pub(crate) struct ConnState {
+    /// The socket; taken (closed) when the connection finishes closing.
+    fd: Option<OwnedFd>,
+    raw_fd: RawFd,
+    phase: Phase,
+    /// The input buffer the connection reads from; empty while a receive owns the bytes.
+    input: BytesMut,
+    /// The input buffer lent to the kernel by an in-flight receive (never touched meanwhile).
+    receiving: BytesMut,
+    /// Output being accumulated during this loop turn.
+    output: BytesMut,
+    /// Output lent to the kernel by an in-flight send.
+    sending: BytesMut,
+    recv_inflight: bool,
+    send_inflight: bool,
+    connect_inflight: bool,
+    recv_cancelled: bool,
+    send_cancelled: bool,
+    connect_cancelled: bool,
+    read_paused: bool,
+    write_blocked: bool,
+    read_closed: bool,
+    queued_for_flush: bool,
+    close_request: Option<(CloseReason, bool)>,
+    reason: Option<CloseReason>,
+    read_hint: usize,
+    read_size: usize,
+    opts: ConnOptions,
+    connect_addr: Option<Box<(libc::sockaddr_storage, libc::socklen_t)>>,
+    connect_timer: Option<TimerId>,
+}
+
+impl ConnState {
+    fn new(fd: OwnedFd, phase: Phase, opts: ConnOptions) -> ConnState {
+        ConnState {
+            raw_fd: fd.as_raw_fd(),
+            fd: Some(fd),
+            phase,
+            input: BytesMut::new(),
+            receiving: BytesMut::new(),
+            output: BytesMut::new(),
+            sending: BytesMut::new(),
+            recv_inflight: false,
+            send_inflight: false,
+            connect_inflight: false,
+            recv_cancelled: false,
+            send_cancelled: false,
+            connect_cancelled: false,
+            read_paused: false,
+            write_blocked: false,
+            read_closed: false,
+            queued_for_flush: false,
+            close_request: None,
+            reason: None,
+            read_hint: 0,
+            read_size: opts.min_read.max(64),
+            opts,
+            connect_addr: None,
+            connect_timer: None,
+        }
+    }
+
+    fn pending_output(&self) -> usize {
+        self.output.len() + self.sending.len()
+    }
+}
+
+struct ConnSlot {
+    handler: Box<dyn Connection>,
+    state: ConnState,
+}
+
+struct SlotEntry {
+    generation: u32,
+    conn: Option<ConnSlot>,
+}
+
+struct ListenerSlot {
+    fd: OwnedFd,
+    acceptor: Box<dyn Acceptor>,
+    addr: Box<(libc::sockaddr_storage, libc::socklen_t)>,
+    accept_inflight: bool,
+    stopping: bool,
+}
+
+enum TimerTarget {
+    Conn { id: ConnId, token: u64 },
+    Task(LocalTask),
+    ConnectTimeout(ConnId),
+    RearmAccept(usize),
+}
+
+/// What a connection may use of its shard: the clock, timers, deferred work and the shard's
+/// handle. Reached as `&mut ShardCore` from callbacks, and by deref from [`Shard`].
+pub struct ShardCore {
+    ring: IoUring,
+    id: usize,
+    handle: ShardHandle,
+    now: Instant,
+    timers: TimerHeap<TimerTarget>,
+    deferred: VecDeque<LocalTask>,
+    stopping: bool,
+    task_run: TaskRun,
+    conn_count: usize,
+}
+
+impl ShardCore {
+    /// The shard's index in its runtime.
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// A handle to post work to this shard (clone it to hand it to other threads).
+    pub fn handle(&self) -> &ShardHandle {
+        &self.handle
+    }
+
+    /// The time at the start of the current loop turn (cheap; no clock read).
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Reads the clock again (for work that must not be late by one turn).
+    pub fn refresh_now(&mut self) -> Instant {
+        self.now = Instant::now();
+        self.now
+    }
+
+    /// Runs `task` on this shard at or after `deadline` (checked every loop turn).
+    pub fn set_timer(
+        &mut self,
+        deadline: Instant,
+        task: impl FnOnce(&mut Shard) + 'static,
+    ) -> TimerId {
+        self.timers
+            .insert(deadline, TimerTarget::Task(Box::new(task)))
+    }
+
+    /// Cancels a timer; false if it already fired or was cancelled.
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.timers.cancel(id).is_some()
+    }
+
+    /// Runs `task` on this shard later in the current loop turn, after the current callback.
+    pub fn defer(&mut self, task: impl FnOnce(&mut Shard) + 'static) {
+        self.deferred.push_back(Box::new(task));
+    }
+
+    /// Live connections on this shard (accepted and outbound).
+    pub fn conn_count(&self) -> usize {
+        self.conn_count
+    }
+
+    /// Pending timers on this shard.
+    pub fn timer_count(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// Whether the shard is stopping (connections are being aborted).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping
+    }
+
+    /// The ring's task-run mode in use on this shard.
+    pub fn task_run(&self) -> TaskRun {
+        self.task_run
+    }
+
+    fn push(&mut self, entry: squeue::Entry) {
+        loop {
+            // SAFETY: every entry pushed here points only at memory that stays valid and unmoved
+            // until its completion is reaped: buffers held in a connection's `receiving`/`sending`
+            // (never touched while the op is in flight), boxed socket addresses and the boxed
+            // eventfd counter, all kept alive by the slot that owns the op.
+            let pushed = unsafe { self.ring.submission().push(&entry) };
+            if pushed.is_ok() {
+                return;
+            }
+            // The submission queue is full: hand what is queued to the kernel and retry.
+            if let Err(e) = self.ring.submit() {
+                if e.raw_os_error() != Some(libc::EBUSY) && e.raw_os_error() != Some(libc::EINTR) {
+                    panic!("io_uring submit failed: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// The view of one connection given to its callbacks: its input and output buffers, its timers,
+/// and the shard's services.
+pub struct ConnIo<'a> {
+    core: &'a mut ShardCore,
+    id: ConnId,
+    state: &'a mut ConnState,
+}
+
+impl ConnIo<'_> {
+    /// This connection's id.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// The bytes received and not yet consumed. Consume with `split_to`/`advance`.
+    pub fn input(&mut self) -> &mut BytesMut {
+        &mut self.state.input
+    }
+
+    /// The buffer to write answers into; flushed at the end of the loop turn in one send.
+    pub fn output(&mut self) -> &mut BytesMut {
+        &mut self.state.output
+    }
+
+    /// The input buffer and the output buffer at once.
+    pub fn buffers(&mut self) -> (&mut BytesMut, &mut BytesMut) {
+        (&mut self.state.input, &mut self.state.output)
+    }
+
+    /// Output bytes not yet acknowledged by the socket (queued plus in flight).
+    pub fn pending_output(&self) -> usize {
+        self.state.pending_output()
+    }
+
+    /// True while pending output is at or above the high water mark: stop producing output.
+    pub fn is_write_blocked(&self) -> bool {
+        self.state.write_blocked || self.state.pending_output() >= self.state.opts.write_high_water
+    }
+
+    /// Tells how many more bytes the frame being received needs, so the next receive offers at
+    /// least that much room (0: no frame pending).
+    pub fn set_read_hint(&mut self, bytes: usize) {
+        self.state.read_hint = bytes;
+    }
+
+    /// Stops receiving until [`ConnIo::resume_reading`].
+    pub fn pause_reading(&mut self) {
+        self.state.read_paused = true;
+    }
+
+    /// Resumes receiving after [`ConnIo::pause_reading`].
+    pub fn resume_reading(&mut self) {
+        self.state.read_paused = false;
+    }
+
+    /// True once the peer has closed its sending side.
+    pub fn is_read_closed(&self) -> bool {
+        self.state.read_closed
+    }
+
+    /// Closes the connection once all output is flushed; nothing more is read.
+    pub fn close(&mut self) {
+        self.request_close(CloseReason::Local, true);
+    }
+
+    /// Closes the connection now, dropping unsent output.
+    pub fn abort(&mut self) {
+        self.request_close(CloseReason::Local, false);
+    }
+
+    /// True once a close was asked for or is under way.
+    pub fn is_closing(&self) -> bool {
+        self.state.close_request.is_some() || self.state.phase != Phase::Open
+    }
+
+    fn request_close(&mut self, reason: CloseReason, graceful: bool) {
+        if self.state.close_request.is_none() {
+            self.state.close_request = Some((reason, graceful));
+        } else if !graceful {
+            if let Some((_, g)) = self.state.close_request.as_mut() {
+                *g = false;
+            }
+        }
+    }
+
+    /// Calls [`Connection::on_timer`] with `token` at or after `deadline`.
+    pub fn set_timer(&mut self, deadline: Instant, token: u64) -> TimerId {
+        self.core
+            .timers
+            .insert(deadline, TimerTarget::Conn { id: self.id, token })
+    }
+
+    /// Cancels a timer; false if it already fired or was cancelled.
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.core.timers.cancel(id).is_some()
+    }
+
+    /// The time at the start of the current loop turn.
+    pub fn now(&self) -> Instant {
+        self.core.now
+    }
+
+    /// The shard's services (handle, deferred work, shard-wide timers).
+    pub fn shard(&mut self) -> &mut ShardCore {
+        self.core
+    }
+}
+
+/// A shard with everything it owns; posted closures and timer tasks get `&mut Shard`.
+pub struct Shard {
+    core: ShardCore,
+    slots: Vec<SlotEntry>,
+    free: Vec<u32>,
+    listeners: Vec<Option<ListenerSlot>>,
+    mailbox: Receiver<Task>,
+    flush_queue: Vec<u32>,
+    completions: Vec<(u64, i32)>,
+    eventfd_buf: Box<u64>,
+    eventfd_inflight: bool,
+}
+
+impl std::ops::Deref for Shard {
+    type Target = ShardCore;
+    fn deref(&self) -> &ShardCore {
+        &self.core
+    }
+}
+
+impl std::ops::DerefMut for Shard {
+    fn deref_mut(&mut self) -> &mut ShardCore {
+        &mut self.core
+    }
+}
+
+pub(crate) fn build_ring(entries: u32, want: TaskRun) -> io::Result<(IoUring, TaskRun)> {
+    let cq = entries.saturating_mul(8).max(256);
+    let mut mode = want;
+    loop {
+        let mut builder = IoUring::builder();
+        builder.setup_cqsize(cq);
+        match mode {
+            TaskRun::Defer => {
+                builder.setup_single_issuer().setup_defer_taskrun();
+            }
+            TaskRun::Coop => {
+                builder.setup_single_issuer().setup_coop_taskrun();
+            }
+            TaskRun::Plain => {}
+        }
+        match builder.build(entries) {
+            Ok(ring) => return Ok((ring, mode)),
+            Err(e) => {
+                mode = match mode {
+                    TaskRun::Defer => TaskRun::Coop,
+                    TaskRun::Coop => TaskRun::Plain,
+                    TaskRun::Plain => return Err(e),
+                }
+            }
+        }
+    }
+}
+
+impl Shard {
+    pub(crate) fn new(
+        id: usize,
+        ring: IoUring,
+        task_run: TaskRun,
+        handle: ShardHandle,
+        mailbox: Receiver<Task>,
+    ) -> Shard {
+        Shard {
+            core: ShardCore {
+                ring,
+                id,
+                handle,
+                now: Instant::now(),
+                timers: TimerHeap::new(),
+                deferred: VecDeque::new(),
+                stopping: false,
+                task_run,
+                conn_count: 0,
+            },
+            slots: Vec::new(),
+            free: Vec::new(),
+            listeners: Vec::new(),
+            mailbox,
+            flush_queue: Vec::new(),
+            completions: Vec::with_capacity(1024),
+            eventfd_buf: Box::new(0),
+            eventfd_inflight: false,
+        }
+    }
+
+    /// Starts accepting on `listener`; each accepted socket goes to `acceptor`.
+    pub fn listen(&mut self, listener: Listener, acceptor: Box<dyn Acceptor>) -> ListenerId {
+        // SAFETY: sockaddr_storage is plain old data; zeroed is a valid value.
+        let storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
+        let slot = ListenerSlot {
+            fd: listener.into_fd(),
+            acceptor,
+            addr: Box::new((storage, 0)),
+            accept_inflight: false,
+            stopping: false,
+        };
+        let idx = match self.listeners.iter().position(|l| l.is_none()) {
+            Some(i) => {
+                self.listeners[i] = Some(slot);
+                i
+            }
+            None => {
+                self.listeners.push(Some(slot));
+                self.listeners.len() - 1
+            }
+        };
+        self.arm_accept(idx);
+        ListenerId(idx)
+    }
+
+    /// Stops accepting on a listener and closes its socket (asynchronously; the acceptor's
+    /// `on_stopped` is called when done). Connections it accepted stay open.
+    pub fn stop_listening(&mut self, id: ListenerId) {
+        let Some(Some(l)) = self.listeners.get_mut(id.0) else {
+            return;
+        };
+        if l.stopping {
+            return;
+        }
+        l.stopping = true;
+        if l.accept_inflight {
+            let entry = opcode::AsyncCancel::new(pack(OP_ACCEPT, id.0 as u32, 0))
+                .build()
+                .user_data(pack(OP_CANCEL, 0, 0));
+            self.core.push(entry);
+        } else {
+            self.finish_listener(id.0);
+        }
+    }
+
+    /// Listeners currently accepting (or stopping) on this shard.
+    pub fn listener_count(&self) -> usize {
+        self.listeners.iter().filter(|l| l.is_some()).count()
+    }
+
+    /// Opens an outbound connection to `addr` run by `conn`; `on_open` is called when connected,
+    /// `on_closed` with [`CloseReason::ConnectFailed`]/[`CloseReason::ConnectTimedOut`] if not.
+    pub fn connect(
+        &mut self,
+        addr: SocketAddr,
+        timeout: Duration,
+        conn: Box<dyn Connection>,
+        opts: ConnOptions,
+    ) -> io::Result<ConnId> {
+        let fd = socket::new_socket(&addr)?;
+        socket::set_nodelay(fd.as_raw_fd())?;
+        let mut state = ConnState::new(fd, Phase::Connecting, opts);
+        let (storage, len) = socket::to_sockaddr(&addr);
+        state.connect_addr = Some(Box::new((storage, len)));
+        let id = self.insert(conn, state)?;
+        let deadline = self.core.now + timeout;
+        let timer = self
+            .core
+            .timers
+            .insert(deadline, TimerTarget::ConnectTimeout(id));
+        let st = &mut self.slots[id.slot as usize]
+            .conn
+            .as_mut()
+            .expect("just inserted")
+            .state;
+        st.connect_timer = Some(timer);
+        st.connect_inflight = true;
+        let (ptr, len) = {
+            let a = st.connect_addr.as_ref().expect("set above");
+            (
+                &a.0 as *const libc::sockaddr_storage as *const libc::sockaddr,
+                a.1,
+            )
+        };
+        let entry = opcode::Connect::new(types::Fd(st.raw_fd), ptr, len)
+            .build()
+            .user_data(pack(OP_CONNECT, id.slot, id.generation));
+        self.core.push(entry);
+        Ok(id)
+    }
+
+    /// Runs `f` on the live connection `id` if it is of type `T`; `None` if it is gone (or of
+    /// another type).
+    pub fn with_conn<T: Connection, R>(
+        &mut self,
+        id: ConnId,
+        f: impl FnOnce(&mut T, &mut ConnIo<'_>) -> R,
+    ) -> Option<R> {
+        let entry = self.slots.get_mut(id.slot as usize)?;
+        if entry.generation != id.generation {
+            return None;
+        }
+        let slot = entry.conn.as_mut()?;
+        if slot.state.phase == Phase::Closing {
+            return None;
+        }
+        let any: &mut dyn Any = slot.handler.as_mut();
+        let conn = any.downcast_mut::<T>()?;
+        let mut io = ConnIo {
+            core: &mut self.core,
+            id,
+            state: &mut slot.state,
+        };
+        let r = f(conn, &mut io);
+        self.settle(id.slot);
+        Some(r)
+    }
+
+    /// Closes connection `id`: after flushing its output if `graceful`, at once otherwise.
+    pub fn close_conn(&mut self, id: ConnId, graceful: bool) {
+        if let Some(st) = self.state_mut(id) {
+            if st.close_request.is_none() {
+                st.close_request = Some((CloseReason::Local, graceful));
+            }
+            self.settle(id.slot);
+        }
+    }
+
+    /// True if `id` names a connection that is still open (not yet closed).
+    pub fn is_conn_open(&self, id: ConnId) -> bool {
+        self.slots.get(id.slot as usize).is_some_and(|e| {
+            e.generation == id.generation
+                && e.conn
+                    .as_ref()
+                    .is_some_and(|c| c.state.phase != Phase::Closing)
+        })
+    }
+
+    /// Ids of every live connection on this shard.
+    pub fn conn_ids(&self) -> Vec<ConnId> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.conn.is_some())
+            .map(|(i, e)| ConnId {
+                slot: i as u32,
+                generation: e.generation,
+            })
+            .collect()
+    }
+
+    fn state_mut(&mut self, id: ConnId) -> Option<&mut ConnState> {
+        let entry = self.slots.get_mut(id.slot as usize)?;
+        if entry.generation != id.generation {
+            return None;
+        }
+        entry.conn.as_mut().map(|c| &mut c.state)
+    }
+
+    fn insert(&mut self, handler: Box<dyn Connection>, state: ConnState) -> io::Result<ConnId> {
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                if self.slots.len() >= MAX_SLOTS {
+                    return Err(io::Error::other("too many connections on one shard"));
+                }
+                self.slots.push(SlotEntry {
+                    generation: 0,
+                    conn: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let entry = &mut self.slots[slot as usize];
+        entry.conn = Some(ConnSlot { handler, state });
+        self.core.conn_count += 1;
+        Ok(ConnId {
+            slot,
+            generation: entry.generation,
+        })
+    }
+
+    // --- the loop ---
+
+    pub(crate) fn run(mut self) {
+        self.arm_eventfd();
+        loop {
+            self.core.now = Instant::now();
+            self.reap_completions();
+            self.fire_timers();
+            self.drain_mailbox();
+            self.run_deferred();
+            if self.core.stopping {
+                self.stop_everything();
+                if self.core.conn_count == 0 && self.listener_count() == 0 {
+                    break;
+                }
+            }
+            self.flush();
+            let busy = !self.core.deferred.is_empty() || !self.mailbox.is_empty();
+            let result = if busy {
+                self.core.ring.submit()
+            } else {
+                match self.core.timers.next_deadline() {
+                    Some(deadline) => {
+                        let now = Instant::now();
+                        if deadline <= now {
+                            self.core.ring.submit()
+                        } else {
+                            let ts = types::Timespec::from(deadline - now);
+                            let args = types::SubmitArgs::new().timespec(&ts);
+                            self.core.ring.submitter().submit_with_args(1, &args)
+                        }
+                    }
+                    None => self.core.ring.submit_and_wait(1),
+                }
+            };
+            if let Err(e) = result {
+                match e.raw_os_error() {
+                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
+                    | Some(libc::EAGAIN) => {}
+                    _ => panic!("io_uring wait failed: {e}"),
+                }
+            }
+        }
+        self.core.handle.mark_stopped();
+        // Remaining mailbox closures (and whatever they own) are dropped on this thread.
+        while self.mailbox.try_recv().is_ok() {}
+    }
+
+    fn reap_completions(&mut self) {
+        let mut batch = mem::take(&mut self.completions);
+        batch.clear();
+        batch.extend(
+            self.core
+                .ring
+                .completion()
+                .map(|c| (c.user_data(), c.result())),
+        );
+        for &(user_data, result) in &batch {
+            let (op, slot, generation) = unpack(user_data);
+            match op {
+                OP_RECV => self.on_recv(slot, generation, result),
+                OP_SEND => self.on_send(slot, generation, result),
+                OP_CONNECT => self.on_connect(slot, generation, result),
+                OP_ACCEPT => self.on_accept(slot as usize, result),
+                OP_EVENTFD => {
+                    self.eventfd_inflight = false;
+                    self.core.handle.rearm();
+                    self.arm_eventfd();
+                }
+                _ => {}
+            }
+        }
+        self.completions = batch;
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.core.now;
+        while let Some(target) = self.core.timers.pop_expired(now) {
+            match target {
+                TimerTarget::Task(task) => task(self),
+                TimerTarget::Conn { id, token } => {
+                    self.call(id, |h, io| h.on_timer(io, token));
+                }
+                TimerTarget::ConnectTimeout(id) => {
+                    if let Some(st) = self.state_mut(id) {
+                        st.connect_timer = None;
+                        if st.phase == Phase::Connecting {
+                            st.close_request = Some((CloseReason::ConnectTimedOut, false));
+                            self.settle(id.slot);
+                        }
+                    }
+                }
+                TimerTarget::RearmAccept(idx) => self.arm_accept(idx),
+            }
+        }
+    }
+
+    fn drain_mailbox(&mut self) {
+        // Bounded per turn so that a flood of posts cannot starve the sockets.
+        for _ in 0..4096 {
+            match self.mailbox.try_recv() {
+                Ok(task) => task(self),
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn run_deferred(&mut self) {
+        let n = self.core.deferred.len();
+        for _ in 0..n {
+            match self.core.deferred.pop_front() {
+                Some(task) => task(self),
+                None => break,
+            }
+        }
+    }
+
+    /// Calls a handler method on a live connection, then settles the connection's state.
+    fn call(&mut self, id: ConnId, f: impl FnOnce(&mut dyn Connection, &mut ConnIo<'_>)) {
+        let Some(entry) = self.slots.get_mut(id.slot as usize) else {
+            return;
+        };
+        if entry.generation != id.generation {
+            return;
+        }
+        let Some(slot) = entry.conn.as_mut() else {
+            return;
+        };
+        if slot.state.phase == Phase::Closing {
+            return;
+        }
+        let mut io = ConnIo {
+            core: &mut self.core,
+            id,
+            state: &mut slot.state,
+        };
+        f(slot.handler.as_mut(), &mut io);
+        self.settle(id.slot);
+    }
+
+    fn on_recv(&mut self, slot: u32, generation: u32, result: i32) {
+        let id = ConnId { slot, generation };
+        let Some(st) = self.state_mut(id) else { return };
+        st.recv_inflight = false;
+        let mut buf = mem::take(&mut st.receiving);
+        if result > 0 {
+            let n = result as usize;
+            let offered = buf.capacity() - buf.len();
+            // SAFETY: the kernel wrote `n` bytes (n <= offered) into the spare capacity that
+            // starts at buf.len(); those bytes are now initialised.
+            unsafe { buf.set_len(buf.len() + n) };
+            if n == offered && st.read_size < st.opts.max_read {
+                st.read_size = (st.read_size * 2).min(st.opts.max_read);
+            }
+            if !st.input.is_empty() {
+                // Cannot happen (input is lent whole to the kernel); keep the order regardless.
+                let tail = buf.split();
+                buf = mem::take(&mut st.input);
+                buf.unsplit(tail);
+            }
+            st.input = buf;
+            if st.phase == Phase::Open && st.close_request.is_none() {
+                self.call(id, |h, io| h.on_data(io));
+            } else {
+                self.settle(slot);
+            }
+        } else {
+            st.input = buf;
+            if result == 0 {
+                st.read_closed = true;
+                st.reason.get_or_insert(CloseReason::PeerClosed);
+                if st.phase == Phase::Open && st.close_request.is_none() {
+                    self.call(id, |h, io| h.on_read_closed(io));
+                } else {
+                    self.settle(slot);
+                }
+            } else if result == -libc::ECANCELED
+                || result == -libc::EINTR
+                || result == -libc::EAGAIN
+            {
+                st.recv_cancelled = false;
+                self.settle(slot);
+            } else {
+                st.close_request = Some((CloseReason::Error(-result), false));
+                st.reason.get_or_insert(CloseReason::Error(-result));
+                self.settle(slot);
+            }
+        }
+    }
+
+    fn on_send(&mut self, slot: u32, generation: u32, result: i32) {
+        let id = ConnId { slot, generation };
+        let Some(entry) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
+        if entry.generation != generation {
+            return;
+        }
+        let Some(c) = entry.conn.as_mut() else { return };
+        let st = &mut c.state;
+        st.send_inflight = false;
+        if result < 0 {
+            if result != -libc::ECANCELED && st.close_request.is_none() {
+                st.close_request = Some((CloseReason::Error(-result), false));
+            }
+            st.sending.clear();
+            st.send_cancelled = false;
+            self.settle(slot);
+            return;
+        }
+        let n = (result as usize).min(st.sending.len());
+        bytes::Buf::advance(&mut st.sending, n);
+        if !st.sending.is_empty() {
+            if st.phase != Phase::Closing {
+                self.submit_send(slot);
+            }
+            self.settle(slot);
+            return;
+        }
+        // Everything sent: keep the (now empty) buffer for reuse.
+        st.sending.clear();
+        if !st.output.is_empty() && !st.queued_for_flush {
+            st.queued_for_flush = true;
+            self.flush_queue.push(slot);
+        }
+        let writable = st.write_blocked && st.pending_output() <= st.opts.write_low_water;
+        if writable {
+            st.write_blocked = false;
+            if st.phase == Phase::Open && st.close_request.is_none() {
+                self.call(id, |h, io| h.on_writable(io));
+                return;
+            }
+        }
+        self.settle(slot);
+    }
+
+    fn on_connect(&mut self, slot: u32, generation: u32, result: i32) {
+        let id = ConnId { slot, generation };
+        let Some(st) = self.state_mut(id) else { return };
+        st.connect_inflight = false;
+        st.connect_cancelled = false;
+        if let Some(t) = st.connect_timer.take() {
+            self.core.timers.cancel(t);
+        }
+        let Some(st) = self.state_mut(id) else { return };
+        if result == 0 && st.close_request.is_none() {
+            st.phase = Phase::Open;
+            st.connect_addr = None;
+            self.call(id, |h, io| h.on_open(io));
+        } else {
+            let reason = if result < 0 && result != -libc::ECANCELED {
+                CloseReason::ConnectFailed(-result)
+            } else {
+                st.close_request
+                    .map(|(r, _)| r)
+                    .unwrap_or(CloseReason::Local)
+            };
+            // A connect that never opened reports why it failed rather than a generic close.
+            st.reason = Some(reason);
+            st.close_request = Some((reason, false));
+            self.settle(slot);
+        }
+    }
+
+    fn on_accept(&mut self, idx: usize, result: i32) {
+        let Some(Some(l)) = self.listeners.get_mut(idx) else {
+            if result >= 0 {
+                // SAFETY: the kernel gave us this new descriptor and nobody else holds it.
+                unsafe { libc::close(result) };
+            }
+            return;
+        };
+        l.accept_inflight = false;
+        if result >= 0 {
+            let fd = result as RawFd;
+            if l.stopping || self.core.stopping {
+                // SAFETY: as above: a fresh descriptor owned by nobody else.
+                unsafe { libc::close(fd) };
+            } else {
+                let peer = socket::from_sockaddr(&l.addr.0, l.addr.1);
+                // SAFETY: the kernel gave us this new descriptor and nobody else holds it.
+                let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+                let _ = socket::set_nodelay(fd);
+                let decision = l.acceptor.on_accept(&mut self.core, peer);
+                match decision {
+                    Some((handler, opts)) => {
+                        let state = ConnState::new(owned, Phase::Open, opts);
+                        // If the slab is full, handler and socket are dropped: closed at once.
+                        if let Ok(id) = self.insert(handler, state) {
+                            self.call(id, |h, io| h.on_open(io));
+                        }
+                    }
+                    None => drop(owned),
+                }
+            }
+        }
+        let Some(Some(l)) = self.listeners.get_mut(idx) else {
+            return;
+        };
+        if l.stopping {
+            self.finish_listener(idx);
+        } else if result == -libc::EMFILE
+            || result == -libc::ENFILE
+            || result == -libc::ENOBUFS
+            || result == -libc::ENOMEM
+        {
+            // Out of descriptors or memory: retry a little later instead of spinning.
+            let at = self.core.now + Duration::from_millis(10);
+            self.core.timers.insert(at, TimerTarget::RearmAccept(idx));
+        } else {
+            self.arm_accept(idx);
+        }
+    }
+
+    fn finish_listener(&mut self, idx: usize) {
+        let Some(Some(l)) = self.listeners.get(idx) else {
+            return;
+        };
+        if l.accept_inflight {
+            return;
+        }
+        if let Some(mut l) = self.listeners[idx].take() {
+            drop(l.fd);
+            l.acceptor.on_stopped(&mut self.core);
+        }
+    }
+
+    fn arm_accept(&mut self, idx: usize) {
+        let Some(Some(l)) = self.listeners.get_mut(idx) else {
+            return;
+        };
+        if l.accept_inflight || l.stopping {
+            return;
+        }
+        l.addr.1 = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        let addr = &mut l.addr.0 as *mut libc::sockaddr_storage as *mut libc::sockaddr;
+        let len = &mut l.addr.1 as *mut libc::socklen_t;
+        let entry = opcode::Accept::new(types::Fd(l.fd.as_raw_fd()), addr, len)
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(pack(OP_ACCEPT, idx as u32, 0));
+        l.accept_inflight = true;
+        self.core.push(entry);
+    }
+
+    fn arm_eventfd(&mut self) {
+        if self.eventfd_inflight {
+            return;
+        }
+        let buf = &mut *self.eventfd_buf as *mut u64 as *mut u8;
+        let entry = opcode::Read::new(types::Fd(self.core.handle.eventfd()), buf, 8)
+            .build()
+            .user_data(pack(OP_EVENTFD, 0, 0));
+        self.eventfd_inflight = true;
+        self.core.push(entry);
+    }
+
+    /// Brings a connection's operations in line with its state after any event: starts closing,
+    /// queues output for the end-of-turn flush, applies the write water marks, arms a receive.
+    fn settle(&mut self, slot: u32) {
+        let Some(entry) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
+        let generation = entry.generation;
+        let Some(c) = entry.conn.as_mut() else { return };
+        let st = &mut c.state;
+        if let Some((reason, graceful)) = st.close_request {
+            st.reason.get_or_insert(reason);
+            match (st.phase, graceful) {
+                (Phase::Open, true) => st.phase = Phase::Draining,
+                (Phase::Connecting, _) | (Phase::Open, false) | (Phase::Draining, false) => {
+                    st.phase = Phase::Closing
+                }
+                _ => {}
+            }
+        }
+        if st.phase == Phase::Draining && st.pending_output() == 0 {
+            st.phase = Phase::Closing;
+        }
+        if st.phase == Phase::Closing {
+            self.progress_close(slot, generation);
+            return;
+        }
+        if !st.output.is_empty() && !st.queued_for_flush && !st.send_inflight {
+            st.queued_for_flush = true;
+            self.flush_queue.push(slot);
+        }
+        if st.pending_output() >= st.opts.write_high_water {
+            st.write_blocked = true;
+        }
+        let wants_read =
+            st.phase == Phase::Open && !st.read_paused && !st.write_blocked && !st.read_closed;
+        if wants_read && !st.recv_inflight {
+            self.submit_recv(slot, generation);
+        } else if st.phase == Phase::Draining && st.recv_inflight && !st.recv_cancelled {
+            st.recv_cancelled = true;
+            self.core.push(
+                opcode::AsyncCancel::new(pack(OP_RECV, slot, generation))
+                    .build()
+                    .user_data(pack(OP_CANCEL, slot, generation)),
+            );
+        }
+    }
+
+    fn progress_close(&mut self, slot: u32, generation: u32) {
+        let entry = &mut self.slots[slot as usize];
+        let c = entry.conn.as_mut().expect("live slot");
+        let st = &mut c.state;
+        let mut cancels = [None; 3];
+        if st.recv_inflight && !st.recv_cancelled {
+            st.recv_cancelled = true;
+            cancels[0] = Some(OP_RECV);
+        }
+        if st.send_inflight && !st.send_cancelled {
+            st.send_cancelled = true;
+            cancels[1] = Some(OP_SEND);
+        }
+        if st.connect_inflight && !st.connect_cancelled {
+            st.connect_cancelled = true;
+            cancels[2] = Some(OP_CONNECT);
+        }
+        let idle = !st.recv_inflight && !st.send_inflight && !st.connect_inflight;
+        for op in cancels.into_iter().flatten() {
+            self.core.push(
+                opcode::AsyncCancel::new(pack(op, slot, generation))
+                    .build()
+                    .user_data(pack(OP_CANCEL, slot, generation)),
+            );
+        }
+        if !idle {
+            return;
+        }
+        // Nothing in flight: the kernel holds no pointer into this slot any more.
+        let entry = &mut self.slots[slot as usize];
+        let mut c = entry.conn.take().expect("live slot");
+        entry.generation = entry.generation.wrapping_add(1);
+        self.free.push(slot);
+        self.core.conn_count -= 1;
+        if let Some(t) = c.state.connect_timer.take() {
+            self.core.timers.cancel(t);
+        }
+        let reason = c.state.reason.unwrap_or(CloseReason::Local);
+        drop(c.state.fd.take());
+        c.handler.on_closed(&mut self.core, reason);
+    }
+
+    fn submit_recv(&mut self, slot: u32, generation: u32) {
+        let c = self.slots[slot as usize].conn.as_mut().expect("live slot");
+        let st = &mut c.state;
+        let want = st.read_size.max(st.read_hint).max(64);
+        st.input.reserve(want);
+        let mut buf = mem::take(&mut st.input);
+        let spare = buf.capacity() - buf.len();
+        let len = spare.min(u32::MAX as usize) as u32;
+        let ptr = buf.spare_capacity_mut().as_mut_ptr() as *mut u8;
+        st.receiving = mem::take(&mut buf);
+        st.recv_inflight = true;
+        st.recv_cancelled = false;
+        let entry = opcode::Recv::new(types::Fd(st.raw_fd), ptr, len)
+            .build()
+            .user_data(pack(OP_RECV, slot, generation));
+        self.core.push(entry);
+    }
+
+    fn submit_send(&mut self, slot: u32) {
+        let entry = &mut self.slots[slot as usize];
+        let generation = entry.generation;
+        let st = &mut entry.conn.as_mut().expect("live slot").state;
+        let len = st.sending.len().min(u32::MAX as usize) as u32;
+        let e = opcode::Send::new(types::Fd(st.raw_fd), st.sending.as_ptr(), len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .user_data(pack(OP_SEND, slot, generation));
+        st.send_inflight = true;
+        self.core.push(e);
+    }
+
+    /// Submits one send per connection with output queued this turn; the output buffer and the
+    /// in-flight buffer swap roles so that new answers accumulate while the kernel sends.
+    fn flush(&mut self) {
+        let mut queue = mem::take(&mut self.flush_queue);
+        for &slot in &queue {
+            let Some(c) = self
+                .slots
+                .get_mut(slot as usize)
+                .and_then(|e| e.conn.as_mut())
+            else {
+                continue;
+            };
+            let st = &mut c.state;
+            st.queued_for_flush = false;
+            if st.send_inflight || st.output.is_empty() || st.phase == Phase::Closing {
+                continue;
+            }
+            debug_assert!(st.sending.is_empty());
+            mem::swap(&mut st.output, &mut st.sending);
+            self.submit_send(slot);
+        }
+        queue.clear();
+        if self.flush_queue.is_empty() {
+            self.flush_queue = queue;
+        }
+    }
+
+    fn stop_everything(&mut self) {
+        for idx in 0..self.listeners.len() {
+            if self.listeners[idx].is_some() {
+                self.stop_listening(ListenerId(idx));
+            }
+        }
+        for slot in 0..self.slots.len() as u32 {
+            let entry = &mut self.slots[slot as usize];
+            if let Some(c) = entry.conn.as_mut() {
+                if c.state.phase != Phase::Closing {
+                    c.state.close_request = Some((CloseReason::ShardStopped, false));
+                    c.state.reason = Some(CloseReason::ShardStopped);
+                    self.settle(slot);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn request_stop(&mut self) {
+        self.core.stopping = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_data_round_trips_op_slot_and_generation() {
+        for (op, slot, generation) in [
+            (OP_RECV, 0, 0),
+            (OP_SEND, 0xFF_FFFF, u32::MAX),
+            (OP_ACCEPT, 12345, 7),
+        ] {
+            assert_eq!(unpack(pack(op, slot, generation)), (op, slot, generation));
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! The runtime's contract, over real loopback sockets: shards accept, echo, post, time and
+//! connect; each test is bounded in time (socket timeouts) and cleans up after itself.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use octo_engine::conn::RawFrameEcho;
+use octo_engine::runtime::{
+    bind_reuseport_group, Acceptor, CloseReason, ConnIo, ConnOptions, Connection, Runtime,
+    RuntimeConfig, ShardCore,
+};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+struct EchoAcceptor;
+
+impl Acceptor for EchoAcceptor {
+    fn on_accept(
+        &mut self,
+        _: &mut ShardCore,
+        _: Option<SocketAddr>,
+    ) -> Option<(Box<dyn Connection>, ConnOptions)> {
+        Some((Box::new(RawFrameEcho::new(1 << 20)), ConnOptions::default()))
+    }
+}
+
+fn runtime(shards: usize) -> Runtime {
+    Runtime::start(RuntimeConfig {
+        shards,
+        cpus: Some(vec![]),
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime starts")
+}
+
+fn echo_server(rt: &Runtime) -> SocketAddr {
+    let listeners =
+        bind_reuseport_group("127.0.0.1:0".parse().unwrap(), rt.shard_count(), 128).unwrap();
+    let addr = listeners[0].local_addr();
+    let (tx, rx) = mpsc::channel();
+    for (i, l) in listeners.into_iter().enumerate() {
+        let tx = tx.clone();
+        rt.shard(i)
+            .post(move |shard| {
+                shard.listen(l, Box::new(EchoAcceptor));
+                tx.send(()).unwrap();
+            })
+            .unwrap();
+    }
+    for _ in 0..rt.shard_count() {
+        rx.recv_timeout(WAIT).unwrap();
+    }
+    addr
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.set_nodelay(true).unwrap();
+    s
+}
+
+fn thrift_frame(payload: &[u8]) -> Vec<u8> {
+    let mut f = (payload.len() as i32).to_be_bytes().to_vec();
+    f.extend_from_slice(payload);
+    f
+}
+
+#[test]
+fn a_shard_echoes_whole_frames_back() {
+    let rt = runtime(1);
+    let addr = echo_server(&rt);
+    let mut s = connect(addr);
+    let frame = thrift_frame(&[7u8; 1000]);
+    s.write_all(&frame).unwrap();
+    let mut back = vec![0; frame.len()];
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(back, frame);
+    rt.shutdown();
+}
+
+#[test]
+fn a_frame_sent_a_few_bytes_at_a_time_is_echoed_whole() {
+    let rt = runtime(1);
+    let addr = echo_server(&rt);
+    let mut s = connect(addr);
+    let frame = thrift_frame(&(0..=255u8).cycle().take(3000).collect::<Vec<_>>());
+    for chunk in frame.chunks(7) {
+        s.write_all(chunk).unwrap();
+        s.flush().unwrap();
+    }
+    let mut back = vec![0; frame.len()];
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(back, frame);
+}
+
+#[test]
+fn many_pipelined_frames_come_back_in_order() {
+    let rt = runtime(1);
+    let addr = echo_server(&rt);
+    let mut s = connect(addr);
+    let mut all = Vec::new();
+    for i in 0..500u32 {
+        all.extend_from_slice(&thrift_frame(
+            &i.to_be_bytes().repeat(1 + (i as usize % 300)),
+        ));
+    }
+    let mut writer = s.try_clone().unwrap();
+    let sent = all.clone();
+    let t = std::thread::spawn(move || writer.write_all(&sent).unwrap());
+    let mut back = vec![0; all.len()];
+    s.read_exact(&mut back).unwrap();
+    t.join().unwrap();
+    assert!(back == all, "echoed stream differs");
+}
+
+#[test]
+fn connections_are_spread_over_shards_and_all_answered() {
+    let rt = runtime(2);
+    let addr = echo_server(&rt);
+    let mut conns: Vec<TcpStream> = (0..16).map(|_| connect(addr)).collect();
+    for (i, s) in conns.iter_mut().enumerate() {
+        s.write_all(&thrift_frame(&[i as u8; 64])).unwrap();
+    }
+    for (i, s) in conns.iter_mut().enumerate() {
+        let mut back = vec![0; 68];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(&back[4..], &[i as u8; 64][..]);
+    }
+    let (tx, rx) = mpsc::channel();
+    for h in rt.shards() {
+        let tx = tx.clone();
+        h.post(move |shard| tx.send(shard.conn_count()).unwrap())
+            .unwrap();
+    }
+    let total: usize = (0..2).map(|_| rx.recv_timeout(WAIT).unwrap()).sum();
+    assert_eq!(total, 16);
+}
+
+#[test]
+fn an_invalid_length_prefix_closes_only_that_connection() {
+    let rt = runtime(1);
+    let addr = echo_server(&rt);
+    let mut good = connect(addr);
+    let mut bad = connect(addr);
+    bad.write_all(&(-5i32).to_be_bytes()).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        bad.read(&mut buf).unwrap_or(0),
+        0,
+        "the offending connection is closed"
+    );
+    let frame = thrift_frame(b"still here");
+    good.write_all(&frame).unwrap();
+    let mut back = vec![0; frame.len()];
+    good.read_exact(&mut back).unwrap();
+    assert_eq!(back, frame);
+}
+
+#[test]
+fn posts_from_foreign_threads_run_on_the_shard_in_order() {
+    let rt = runtime(1);
+    let (tx, rx) = mpsc::channel();
+    let handle = rt.shard(0).clone();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let h = handle.clone();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for i in 0..1000 {
+                    let tx = tx.clone();
+                    h.post(move |shard| {
+                        tx.send((
+                            t,
+                            i,
+                            std::thread::current().name().map(String::from),
+                            shard.id(),
+                        ))
+                        .unwrap()
+                    })
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut last = [-1i64; 4];
+    for _ in 0..4000 {
+        let (t, i, name, shard) = rx.recv_timeout(WAIT).unwrap();
+        assert_eq!(shard, 0);
+        assert_eq!(name.as_deref(), Some("octo-shard-0"));
+        assert!(i as i64 > last[t], "posts from one thread run in order");
+        last[t] = i as i64;
+    }
+}
+
+#[test]
+fn timers_fire_in_deadline_order_and_cancelled_ones_never_fire() {
+    let rt = runtime(1);
+    let (tx, rx) = mpsc::channel();
+    rt.shard(0)
+        .post(move |shard| {
+            let now = shard.now();
+            for (label, ms) in [(3u32, 60u64), (1, 20), (2, 40)] {
+                let tx = tx.clone();
+                shard.set_timer(now + Duration::from_millis(ms), move |_| {
+                    tx.send(label).unwrap()
+                });
+            }
+            let tx2 = tx.clone();
+            let cancelled = shard.set_timer(now + Duration::from_millis(30), move |_| {
+                tx2.send(99).unwrap()
+            });
+            assert!(shard.cancel_timer(cancelled));
+            assert!(!shard.cancel_timer(cancelled));
+            let tx3 = tx.clone();
+            let start = Instant::now();
+            shard.set_timer(now + Duration::from_millis(100), move |_| {
+                assert!(
+                    start.elapsed() >= Duration::from_millis(90),
+                    "a timer never fires early"
+                );
+                tx3.send(4).unwrap()
+            });
+        })
+        .unwrap();
+    let got: Vec<u32> = (0..4).map(|_| rx.recv_timeout(WAIT).unwrap()).collect();
+    assert_eq!(got, vec![1, 2, 3, 4]);
+}
+
+struct Probe {
+    events: mpsc::Sender<String>,
+    send_on_open: Vec<u8>,
+}
+
+impl Connection for Probe {
+    fn on_open(&mut self, io: &mut ConnIo<'_>) {
+        self.events.send("open".into()).unwrap();
+        let data = std::mem::take(&mut self.send_on_open);
+        io.output().extend_from_slice(&data);
+    }
+    fn on_data(&mut self, io: &mut ConnIo<'_>) {
+        let n = io.input().len();
+        let data = io.input().split_to(n);
+        self.events
+            .send(format!("data {}", String::from_utf8_lossy(&data)))
+            .unwrap();
+        io.close();
+    }
+    fn on_closed(&mut self, _: &mut ShardCore, reason: CloseReason) {
+        self.events.send(format!("closed {reason:?}")).unwrap();
+    }
+}
+
+#[test]
+fn an_outbound_connection_opens_talks_and_closes() {
+    let rt = runtime(1);
+    let peer = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = peer.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel();
+    rt.shard(0)
+        .post(move |shard| {
+            let probe = Probe {
+                events: tx,
+                send_on_open: b"ping".to_vec(),
+            };
+            shard
+                .connect(addr, WAIT, Box::new(probe), ConnOptions::default())
+                .unwrap();
+        })
+        .unwrap();
+    let (mut s, _) = peer.accept().unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut buf = [0u8; 4];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ping");
+    s.write_all(b"pong").unwrap();
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), "open");
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), "data pong");
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), "closed Local");
+    assert_eq!(s.read(&mut buf).unwrap(), 0, "the socket was closed");
+}
+
+#[test]
+fn a_refused_connect_reports_connect_failed() {
+    let rt = runtime(1);
+    let addr = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let (tx, rx) = mpsc::channel();
+    rt.shard(0)
+        .post(move |shard| {
+            let probe = Probe {
+                events: tx,
+                send_on_open: Vec::new(),
+            };
+            shard
+                .connect(addr, WAIT, Box::new(probe), ConnOptions::default())
+                .unwrap();
+        })
+        .unwrap();
+    assert_eq!(
+        rx.recv_timeout(WAIT).unwrap(),
+        format!(
+            "closed {:?}",
+            CloseReason::ConnectFailed(libc::ECONNREFUSED)
+        )
+    );
+}
+
+#[test]
+fn with_conn_reaches_a_live_connection_from_a_posted_closure() {
+    let rt = runtime(1);
+    let peer = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = peer.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let (id_tx, id_rx) = mpsc::channel();
+    rt.shard(0)
+        .post(move |shard| {
+            let probe = Probe {
+                events: tx,
+                send_on_open: Vec::new(),
+            };
+            let id = shard
+                .connect(addr, WAIT, Box::new(probe), ConnOptions::default())
+                .unwrap();
+            id_tx.send(id).unwrap();
+        })
+        .unwrap();
+    let (mut s, _) = peer.accept().unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), "open");
+    let id = id_rx.recv_timeout(WAIT).unwrap();
+    let (done_tx, done_rx) = mpsc::channel();
+    rt.shard(0)
+        .post(move |shard| {
+            let r = shard.with_conn::<Probe, _>(id, |_, io| {
+                io.output().extend_from_slice(b"from elsewhere")
+            });
+            let wrong_type = shard.with_conn::<RawFrameEcho, _>(id, |_, _| ());
+            done_tx.send((r.is_some(), wrong_type.is_none())).unwrap();
+        })
+        .unwrap();
+    assert_eq!(done_rx.recv_timeout(WAIT).unwrap(), (true, true));
+    let mut buf = [0u8; 14];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"from elsewhere");
+}
+
+#[test]
+fn shutdown_closes_every_connection() {
+    let rt = runtime(1);
+    let addr = echo_server(&rt);
+    let mut conns: Vec<TcpStream> = (0..10).map(|_| connect(addr)).collect();
+    // make sure all are accepted before stopping
+    for s in conns.iter_mut() {
+        s.write_all(&thrift_frame(b"x")).unwrap();
+        let mut b = [0u8; 5];
+        s.read_exact(&mut b).unwrap();
+    }
+    rt.shutdown();
+    for s in conns.iter_mut() {
+        let mut b = [0u8; 1];
+        assert_eq!(s.read(&mut b).unwrap_or(0), 0);
+    }
+}
