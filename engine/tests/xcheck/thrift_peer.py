@@ -20,7 +20,9 @@ The generated code is imported from the directory in $OCTO_XCHECK_GEN (or --gen 
 Case JSON (shared with the Rust side; absent key = field absent on the wire):
   {"kind": "header" | "message" | "octo" | "thrift_framed",
    "expect": "ok" | "error",            # "error": a conforming decoder must reject the bytes
-   "why": "...",                        # for "error" cases: what is wrong
+   "why": "...",                        # for "error" cases: what is wrong, in words,
+   "reason": "checksum" | "gzip" | "snappy" | "header_length" | "total_length"
+           | "missing_required_field:STRUCT:ID",   # and as a code a decoder's error must match
    "header": {IDL field names},         # kinds header, octo; strings as JSON strings (UTF-8),
                                         # i64 as JSON integers, doubles as JSON numbers
    "frame": {"version": 0, "checksum": bool, "compression": "none"|"gzip"|"snappy",
@@ -419,26 +421,34 @@ def invalid_header_cases():
         "header_reject_request_info_without_sequence_id": (
             {"messageType": 0, "requestInfo": {"serviceName": SERVICE, "callType": 0,
                                                "timeout": 1000}},
-            "RequestInfo.sequenceId (required) is missing"),
+            "RequestInfo.sequenceId (required) is missing",
+            "missing_required_field:RequestInfo:2"),
         "header_reject_request_info_without_service_name": (
             {"requestInfo": {"sequenceId": 1, "callType": 0, "timeout": 1000}},
-            "RequestInfo.serviceName (required) is missing"),
+            "RequestInfo.serviceName (required) is missing",
+            "missing_required_field:RequestInfo:1"),
         "header_reject_request_info_without_call_type": (
             {"requestInfo": {"serviceName": SERVICE, "sequenceId": 1, "timeout": 1000}},
-            "RequestInfo.callType (required) is missing"),
+            "RequestInfo.callType (required) is missing",
+            "missing_required_field:RequestInfo:3"),
         "header_reject_request_info_without_timeout": (
             {"requestInfo": {"serviceName": SERVICE, "sequenceId": 1, "callType": 0}},
-            "RequestInfo.timeout (required) is missing"),
+            "RequestInfo.timeout (required) is missing",
+            "missing_required_field:RequestInfo:4"),
         "header_reject_response_info_without_status": (
-            {"responseInfo": {"sequenceId": 1}}, "ResponseInfo.status (required) is missing"),
+            {"responseInfo": {"sequenceId": 1}}, "ResponseInfo.status (required) is missing",
+            "missing_required_field:ResponseInfo:2"),
         "header_reject_response_info_without_sequence_id": (
-            {"responseInfo": {"status": 0}}, "ResponseInfo.sequenceId (required) is missing"),
+            {"responseInfo": {"status": 0}}, "ResponseInfo.sequenceId (required) is missing",
+            "missing_required_field:ResponseInfo:1"),
         "header_reject_trace_info_without_client_appkey": (
             dict(request_header(1), traceInfo={"traceId": "t"}),
-            "TraceInfo.clientAppkey (required) is missing"),
+            "TraceInfo.clientAppkey (required) is missing",
+            "missing_required_field:TraceInfo:1"),
         "header_reject_heartbeat_info_without_status": (
             dict(response_header(1, message_type=2), heartbeatInfo={"appkey": "a"}),
-            "HeartbeatInfo.status (required) is missing"),
+            "HeartbeatInfo.status (required) is missing",
+            "missing_required_field:HeartbeatInfo:4"),
     }
 
 
@@ -578,34 +588,36 @@ def invalid_frame_cases():
 
     good = bytearray(octo_frame(hb, body, checksum=True))
     good[-1] ^= 0x01
-    out["frame_reject_checksum_mismatch"] = (bytes(good), "Adler-32 trailer does not match")
+    out["frame_reject_checksum_mismatch"] = (bytes(good), "Adler-32 trailer does not match", "checksum")
     good = bytearray(octo_frame(hb, body, checksum=True, compression="snappy"))
     good[len(good) // 2] ^= 0x10
     out["frame_reject_checksum_mismatch_compressed_payload"] = (
-        bytes(good), "a compressed payload byte changed after the Adler-32 was computed")
+        bytes(good), "a compressed payload byte changed after the Adler-32 was computed",
+        "checksum")
     plain = bytearray(octo_frame(hb, body))
     plain[8:10] = struct.pack(">h", len(hb) + len(body) + 1)
     out["frame_reject_header_length_beyond_payload"] = (
-        bytes(plain), "header_length exceeds the decompressed length")
+        bytes(plain), "header_length exceeds the decompressed length", "header_length")
     plain = bytearray(octo_frame(hb, body, compression="snappy"))
     plain[8:10] = struct.pack(">h", len(hb) + len(body) + 1)
     out["frame_reject_header_length_beyond_decompressed_payload"] = (
-        bytes(plain), "header_length exceeds the Snappy-decompressed length")
+        bytes(plain), "header_length exceeds the Snappy-decompressed length", "header_length")
     out["frame_reject_total_length_below_2"] = (
-        MAGIC + bytes([0, 1]) + struct.pack(">i", 1) + b"\x00", "total_length 1 < 2")
+        MAGIC + bytes([0, 1]) + struct.pack(">i", 1) + b"\x00", "total_length 1 < 2", "total_length")
     out["frame_reject_total_length_below_6_with_checksum"] = (
         MAGIC + bytes([0, 0x81]) + struct.pack(">ih", 5, 0) + b"\x00\x00\x00",
-        "total_length 5 < 6 with the checksum flag")
+        "total_length 5 < 6 with the checksum flag", "total_length")
     out["frame_reject_gzip_garbage"] = (
         MAGIC + bytes([0, 0x41]) + struct.pack(">ih", 2 + 8, 0) + b"notgzip!",
-        "gzip flag but the payload is not gzip")
+        "gzip flag but the payload is not gzip", "gzip")
     out["frame_reject_snappy_garbage"] = (
         MAGIC + bytes([0, 0x21]) + struct.pack(">ih", 2 + 4, 0) + b"\xff\xff\xff\xff",
-        "Snappy flag but the payload is not a valid Snappy block")
+        "Snappy flag but the payload is not a valid Snappy block", "snappy")
     out["frame_reject_header_missing_required_field"] = (
         octo_frame(serialize(struct_from_json(ttypes().Header,
                                               {"responseInfo": {"sequenceId": 1}})), b""),
-        "the header's ResponseInfo lacks status (required)")
+        "the header's ResponseInfo lacks status (required)",
+        "missing_required_field:ResponseInfo:2")
     return out
 
 
@@ -672,9 +684,10 @@ def generate(outdir):
         data = serialize(newer_struct_from_json(newer))
         write_case(outdir, name, data, {"kind": "header", "expect": "ok", "header": known})
         count += 1
-    for name, (header, why) in invalid_header_cases().items():
+    for name, (header, why, reason) in invalid_header_cases().items():
         obj = struct_from_json(t.Header, header)
-        write_case(outdir, name, serialize(obj), {"kind": "header", "expect": "error", "why": why})
+        write_case(outdir, name, serialize(obj),
+                   {"kind": "header", "expect": "error", "why": why, "reason": reason})
         count += 1
     for name, (data, body) in message_cases().items():
         if check_message(data, body):
@@ -688,8 +701,9 @@ def generate(outdir):
         meta["expect"] = "ok"
         write_case(outdir, name, data, meta)
         count += 1
-    for name, (data, why) in invalid_frame_cases().items():
-        write_case(outdir, name, data, {"kind": "octo", "expect": "error", "why": why})
+    for name, (data, why, reason) in invalid_frame_cases().items():
+        write_case(outdir, name, data,
+                   {"kind": "octo", "expect": "error", "why": why, "reason": reason})
         count += 1
     for name, (data, body) in thrift_framed_cases().items():
         meta = {"kind": "thrift_framed", "expect": "ok", "body": body}
