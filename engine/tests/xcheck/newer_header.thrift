@@ -1,4 +1,4 @@
-// A Header as a NEWER peer might send it: the same field ids and types as idl/octo.thrift plus
+// A Header as a NEWER (or confused) peer might send it: the same field ids and types as idl/octo.thrift plus
 // fields octo does not know, of every Thrift type. The cross-check writes headers with this IDL
 // to prove that octo skips unknown fields (PROTOCOL.md section 3) instead of failing on them.
 
@@ -69,4 +69,21 @@ struct Header {
   11: optional set<i32> features
   12: optional map<i64, list<string>> routes
   100: optional Extension tail
+}
+
+// Known optional fields arriving with another type than octo.thrift's: Apache Thrift skips such a
+// field (as if absent), and so must octo.
+struct RetypedTraceInfo {
+  1: required string clientAppkey
+  7: optional string debug
+  9: optional i32 clientIp
+}
+
+struct RetypedHeader {
+  1: optional string messageType
+  2: optional RequestInfo requestInfo
+  4: optional RetypedTraceInfo traceInfo
+  5: optional list<string> globalContext
+  6: optional i64 localContext
+  7: optional string heartbeatInfo
 }

@@ -25,6 +25,8 @@ Case JSON (shared with the Rust side; absent key = field absent on the wire):
            | "missing_required_field:STRUCT:ID",   # and as a code a decoder's error must match
    "header": {IDL field names},         # kinds header, octo; strings as JSON strings (UTF-8),
                                         # i64 as JSON integers, doubles as JSON numbers
+   "strict": false,                     # kind message: Apache Thrift wrote the old non-strict
+                                        # message header (octo reads it, never writes it)
    "frame": {"version": 0, "checksum": bool, "compression": "none"|"gzip"|"snappy",
              "serialization": 1|2},     # kind octo
    "body": null | {"name": str, "type": 1 CALL|2 REPLY|3 EXCEPTION|4 ONEWAY, "seqid": i32,
@@ -143,13 +145,18 @@ def validate_tree(obj):
 
 
 def serialize(obj):
-    """What Apache Thrift's TSerializer does: TMemoryBuffer + TBinaryProtocol (strict write)."""
-    from thrift.protocol import TBinaryProtocol
+    """What Apache Thrift's TSerializer does: TMemoryBuffer + TBinaryProtocol (strict write).
+    The C writer (TBinaryProtocolAccelerated), where built, must produce the same bytes."""
     from thrift.transport import TTransport
 
-    buf = TTransport.TMemoryBuffer()
-    obj.write(TBinaryProtocol.TBinaryProtocol(buf))
-    return buf.getvalue()
+    out = None
+    for tag, protocol in readers():
+        buf = TTransport.TMemoryBuffer()
+        obj.write(protocol(buf))
+        if out is not None and buf.getvalue() != out:
+            raise AssertionError("Apache Thrift's two writers disagree on %r" % obj)
+        out = buf.getvalue()
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,19 +175,19 @@ class EchoHandler:
         return message
 
 
-def echo_call_bytes(message, seqid):
+def echo_call_bytes(message, seqid, strict_write=True):
     from octo_idl.echo import Echo
     from thrift.protocol import TBinaryProtocol
     from thrift.transport import TTransport
 
     buf = TTransport.TMemoryBuffer()
-    client = Echo.Client(TBinaryProtocol.TBinaryProtocol(buf))
+    client = Echo.Client(TBinaryProtocol.TBinaryProtocol(buf, strictWrite=strict_write))
     client._seqid = seqid
     client.send_echo(message)
     return buf.getvalue()
 
 
-def processor_answer(call, handler):
+def processor_answer(call, handler, strict_write=True):
     """Feeds a request message to the generated Echo.Processor; returns what it wrote."""
     from octo_idl.echo import Echo
     from thrift.protocol import TBinaryProtocol
@@ -189,7 +196,7 @@ def processor_answer(call, handler):
     out = TTransport.TMemoryBuffer()
     Echo.Processor(handler).process(
         TBinaryProtocol.TBinaryProtocol(TTransport.TMemoryBuffer(call)),
-        TBinaryProtocol.TBinaryProtocol(out),
+        TBinaryProtocol.TBinaryProtocol(out, strictWrite=strict_write),
     )
     return out.getvalue()
 
@@ -400,6 +407,23 @@ def newer_header_cases():
     }
 
 
+def retyped_header_cases():
+    """Known optional fields with unexpected types (newer_header.thrift's RetypedHeader): what
+    Apache Thrift reads with octo.thrift is the header without them."""
+    request = {"serviceName": SERVICE, "sequenceId": 600, "callType": 0, "timeout": 10}
+    retyped = {"messageType": "2", "requestInfo": request,
+               "traceInfo": {"clientAppkey": "a", "debug": "yes", "clientIp": 167772161},
+               "globalContext": ["k", "v"], "localContext": 7, "heartbeatInfo": "alive"}
+    known = {"requestInfo": request, "traceInfo": {"clientAppkey": "a"}}
+    return {"header_known_fields_with_unexpected_types_are_skipped": (retyped, known)}
+
+
+def newer_ttypes():
+    import octo_xcheck.newer.ttypes
+
+    return octo_xcheck.newer.ttypes
+
+
 def newer_struct_from_json(d):
     """Builds a newer_header.Header; `token` is hex and map keys of `routes` are i64."""
     from octo_xcheck.newer import ttypes as newer
@@ -491,6 +515,16 @@ def message_cases():
     out["message_exception_unknown_method"] = (
         data, {"name": "nope", "type": 3, "seqid": 8,
                "exception": {"message": "Unknown function nope", "type": 1}})
+    # Old Thrift writers (and TBinaryProtocol(strictWrite=False)) omit the version word; Apache
+    # Thrift still reads that by default, and so does octo.
+    out["message_echo_call_non_strict"] = (
+        echo_call_bytes("old writer", 10, strict_write=False),
+        {"name": "echo", "type": 1, "seqid": 10, "args": {"message": "old writer"},
+         "strict": False})
+    out["message_echo_reply_non_strict"] = (
+        processor_answer(echo_call_bytes("old writer", 11), EchoHandler(), strict_write=False),
+        {"name": "echo", "type": 2, "seqid": 11, "result": {"success": "old writer"},
+         "strict": False})
     out["message_echo_oneway"] = (
         oneway_call_bytes("fire and forget", 9),
         {"name": "echo", "type": 4, "seqid": 9, "args": {"message": "fire and forget"}})
@@ -684,15 +718,25 @@ def generate(outdir):
         data = serialize(newer_struct_from_json(newer))
         write_case(outdir, name, data, {"kind": "header", "expect": "ok", "header": known})
         count += 1
+    for name, (retyped, known) in retyped_header_cases().items():
+        data = serialize(struct_from_json(newer_ttypes().RetypedHeader, retyped))
+        check_reads_back(t.Header, data, known)
+        write_case(outdir, name, data, {"kind": "header", "expect": "ok", "header": known})
+        count += 1
     for name, (header, why, reason) in invalid_header_cases().items():
         obj = struct_from_json(t.Header, header)
         write_case(outdir, name, serialize(obj),
                    {"kind": "header", "expect": "error", "why": why, "reason": reason})
         count += 1
     for name, (data, body) in message_cases().items():
-        if check_message(data, body):
-            raise AssertionError("generate: %s does not read back" % name)
-        write_case(outdir, name, data, {"kind": "message", "expect": "ok", "body": body})
+        strict = body.pop("strict", True)
+        errors = check_message(data, body, strict=strict)
+        if errors:
+            raise AssertionError("generate: %s does not read back: %s" % (name, errors))
+        meta = {"kind": "message", "expect": "ok", "body": body}
+        if not strict:
+            meta["strict"] = False
+        write_case(outdir, name, data, meta)
         count += 1
     for name, (data, meta) in frame_cases().items():
         errors = check_octo(data, meta)
@@ -749,39 +793,65 @@ def header_to_json(obj):
     return h
 
 
+def readers():
+    """Apache Thrift's two TBinaryProtocol readers: the Python one and, where the `thrift` package
+    built it, the C extension (fastbinary) that TBinaryProtocolAccelerated uses for structs."""
+    from thrift.protocol import TBinaryProtocol
+
+    out = [("", TBinaryProtocol.TBinaryProtocol)]
+    try:
+        from thrift.protocol import fastbinary  # noqa: F401
+
+        out.append(("[fastbinary] ", lambda trans, **kw: TBinaryProtocol.TBinaryProtocolAccelerated(
+            trans, fallback=False, **kw)))
+    except ImportError:
+        print("thrift_peer: thrift.protocol.fastbinary is not built; pure-Python reader only",
+              file=sys.stderr)
+    return out
+
+
 def check_header(data, expected):
     """Decodes a header with the generated class; the struct must end exactly at len(data)."""
     from octo_idl import ttypes as t
-    from thrift.protocol import TBinaryProtocol
     from thrift.transport import TTransport
 
     errors = []
-    buf = TTransport.TMemoryBuffer(data)
-    obj = t.Header()
-    try:
-        obj.read(TBinaryProtocol.TBinaryProtocol(buf, strictRead=True))
-        validate_tree(obj)
-    except Exception as e:  # any Thrift decode failure is a finding, reported as such
-        return ["header: Apache Thrift cannot decode it: %s: %s" % (type(e).__name__, e)]
-    rest = len(data) - buf._buffer.tell()
-    if rest:
-        errors.append("header: %d bytes after the Header struct's STOP" % rest)
     expected = dict(expected)
     # IDL default: a Header without messageType reads as messageType 0 in Apache Thrift.
     expected.setdefault("messageType", 0)
-    diff("header", expected, header_to_json(obj), errors)
+    for tag, protocol in readers():
+        buf = TTransport.TMemoryBuffer(data)
+        obj = t.Header()
+        try:
+            obj.read(protocol(buf, strictRead=True))
+            validate_tree(obj)
+        except Exception as e:  # any Thrift decode failure is a finding, reported as such
+            errors.append("%sheader: Apache Thrift cannot decode it: %s: %s"
+                          % (tag, type(e).__name__, e))
+            continue
+        rest = len(data) - buf._buffer.tell()
+        if rest:
+            errors.append("%sheader: %d bytes after the Header struct's STOP" % (tag, rest))
+        diff(tag + "header", expected, header_to_json(obj), errors)
     return errors
 
 
-def check_message(data, expected):
-    """Decodes one TBinaryProtocol message with the generated Echo structs."""
+def check_message(data, expected, strict=True):
+    """Decodes one TBinaryProtocol message with the generated Echo structs, with each reader.
+    `strict`: the message header must be the strict form (what PROTOCOL.md §4 asks of octo)."""
+    errors = []
+    for tag, protocol in readers():
+        errors += ["%s%s" % (tag, e) for e in check_message_with(protocol, data, expected, strict)]
+    return errors
+
+
+def check_message_with(protocol, data, expected, strict):
     from octo_idl.echo import Echo
     from thrift.Thrift import TApplicationException, TMessageType
-    from thrift.protocol import TBinaryProtocol
     from thrift.transport import TTransport
 
     buf = TTransport.TMemoryBuffer(data)
-    p = TBinaryProtocol.TBinaryProtocol(buf, strictRead=True)
+    p = protocol(buf, strictRead=strict)
     actual = {}
     try:
         name, mtype, seqid = p.readMessageBegin()
@@ -807,18 +877,17 @@ def check_message(data, expected):
         errors.append("body: %d bytes after the message" % rest)
     diff("body", expected, actual, errors)
     if not errors and actual["type"] in (TMessageType.REPLY, TMessageType.EXCEPTION):
-        errors += check_client_receives(data, expected)
+        errors += check_client_receives(protocol, data, expected)
     return errors
 
 
-def check_client_receives(data, expected):
+def check_client_receives(protocol, data, expected):
     """The generated client's recv_echo must return the reply or raise the exception."""
     from octo_idl.echo import Echo
     from thrift.Thrift import TApplicationException
-    from thrift.protocol import TBinaryProtocol
     from thrift.transport import TTransport
 
-    client = Echo.Client(TBinaryProtocol.TBinaryProtocol(TTransport.TMemoryBuffer(data)))
+    client = Echo.Client(protocol(TTransport.TMemoryBuffer(data)))
     try:
         got = client.recv_echo()
     except TApplicationException as x:
