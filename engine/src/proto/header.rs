@@ -157,6 +157,7 @@ impl<'a> RequestInfoRef<'a> {
     ];
 
     /// Reads the struct at the reader's position.
+    #[inline]
     pub fn read(r: &mut Reader<'a>) -> Result<Self, ProtoError> {
         r.enter()?;
         let (mut name, mut seq, mut call, mut timeout) = (None, None, None, None);
@@ -256,6 +257,7 @@ impl<'a> ResponseInfoRef<'a> {
     const REQUIRED: [(i16, TType); 2] = [(1, TType::I64), (2, TType::Byte)];
 
     /// Reads the struct at the reader's position.
+    #[inline]
     pub fn read(r: &mut Reader<'a>) -> Result<Self, ProtoError> {
         r.enter()?;
         let (mut seq, mut status, mut message) = (None, None, None);
@@ -375,6 +377,7 @@ impl<'a> TraceInfoRef<'a> {
     const REQUIRED: [(i16, TType); 1] = [(1, TType::String)];
 
     /// Reads the struct at the reader's position.
+    #[inline]
     pub fn read(r: &mut Reader<'a>) -> Result<Self, ProtoError> {
         r.enter()?;
         let mut appkey = None;
@@ -538,6 +541,7 @@ pub struct ContextMap<'a> {
 }
 
 impl<'a> ContextMap<'a> {
+    #[inline]
     fn read(
         r: &mut Reader<'a>,
         field: i16,
@@ -705,6 +709,7 @@ pub struct LoadInfoRef<'a> {
 
 impl<'a> LoadInfoRef<'a> {
     /// Reads the struct at the reader's position.
+    #[inline]
     pub fn read(r: &mut Reader<'a>) -> Result<Self, ProtoError> {
         r.enter()?;
         let mut l = LoadInfoRef::default();
@@ -815,6 +820,7 @@ impl<'a> HeartbeatInfoRef<'a> {
     const REQUIRED: [(i16, TType); 1] = [(4, TType::I32)];
 
     /// Reads the struct at the reader's position.
+    #[inline]
     pub fn read(r: &mut Reader<'a>) -> Result<Self, ProtoError> {
         let start = r.position();
         r.enter()?;
@@ -939,6 +945,7 @@ impl<'a> HeaderRef<'a> {
     }
 
     /// Reads the struct at the reader's position.
+    #[inline]
     pub fn read(r: &mut Reader<'a>) -> Result<Self, ProtoError> {
         r.enter()?;
         let mut h = HeaderRef::default();

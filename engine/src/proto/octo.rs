@@ -195,22 +195,32 @@ pub fn decode_octo(frame: Bytes, max_frame_size: usize) -> Result<OctoFrame, Pro
         return err(ErrorKind::NegativeHeaderLength(header_length));
     }
     let header_length = header_length as usize;
-    let payload = match flags.compression {
-        Compression::None => frame.slice(PREFIX_LEN..end),
-        Compression::Gzip => Bytes::from(gunzip(&frame[PREFIX_LEN..end], max_frame_size)?),
-        Compression::Snappy => Bytes::from(unsnappy(&frame[PREFIX_LEN..end], max_frame_size)?),
+    let (payload, start, end) = match flags.compression {
+        // Uncompressed: header and body are views of the frame itself.
+        Compression::None => (frame, PREFIX_LEN, end),
+        Compression::Gzip => {
+            let p = gunzip(&frame[PREFIX_LEN..end], max_frame_size)?;
+            let n = p.len();
+            (Bytes::from(p), 0, n)
+        }
+        Compression::Snappy => {
+            let p = unsnappy(&frame[PREFIX_LEN..end], max_frame_size)?;
+            let n = p.len();
+            (Bytes::from(p), 0, n)
+        }
     };
-    if header_length > payload.len() {
+    if header_length > end - start {
         return err(ErrorKind::HeaderLengthExceedsPayload {
             header_length,
-            payload_length: payload.len(),
+            payload_length: end - start,
         });
     }
+    let split = start + header_length;
     Ok(OctoFrame {
         version,
         flags,
-        header: payload.slice(..header_length),
-        body: payload.slice(header_length..),
+        header: payload.slice(start..split),
+        body: payload.slice(split..end),
     })
 }
 
