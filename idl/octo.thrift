@@ -1,6 +1,6 @@
 // The OCTO protocol header (../shared/PROTOCOL.md section 3), as Thrift IDL.
 // Apache Thrift's generated code for this file is what octo's codec is cross-checked against
-// (scripts/test.d), and what the Netty peer (bench/peers/netty) decodes headers with.
+// (engine/tests/thrift_xcheck.rs), and what the Netty peer (bench/peers/netty) decodes headers with.
 // Field ids and types are the wire contract; names follow Dorado's IDL.
 
 namespace java octo.idl
