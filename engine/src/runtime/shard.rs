@@ -265,6 +265,7 @@ pub struct ShardCore {
     stopping: bool,
     task_run: TaskRun,
     conn_count: usize,
+    locals: Vec<Box<dyn Any>>,
 }
 
 impl ShardCore {
@@ -327,6 +328,22 @@ impl ShardCore {
     /// The ring's task-run mode in use on this shard.
     pub fn task_run(&self) -> TaskRun {
         self.task_run
+    }
+
+    /// This shard's instance of `T` (created with `T::default()` on first use): state that layers
+    /// above the runtime keep per shard (e.g. the servers running on it), without locks.
+    pub fn local<T: Default + 'static>(&mut self) -> &mut T {
+        let pos = self.locals.iter().position(|b| b.is::<T>());
+        let idx = match pos {
+            Some(i) => i,
+            None => {
+                self.locals.push(Box::new(T::default()));
+                self.locals.len() - 1
+            }
+        };
+        self.locals[idx]
+            .downcast_mut::<T>()
+            .expect("type checked above")
     }
 
     fn push(&mut self, entry: squeue::Entry) {
@@ -530,6 +547,7 @@ impl Shard {
                 stopping: false,
                 task_run,
                 conn_count: 0,
+                locals: Vec::new(),
             },
             slots: Vec::new(),
             free: Vec::new(),
