@@ -380,3 +380,22 @@ proptest! {
         decode_everything(&f, 4096);
     }
 }
+
+#[test]
+fn fuzz_seed_corpus_replays_through_every_decoder() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/decode");
+    let mut seeds = 0;
+    for entry in std::fs::read_dir(dir).expect("seed corpus") {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("seed-")
+        {
+            decode_everything(&std::fs::read(&path).unwrap(), DEFAULT_MAX_FRAME_SIZE);
+            seeds += 1;
+        }
+    }
+    assert!(seeds >= 20, "found {seeds} seeds");
+}
