@@ -115,7 +115,7 @@ fn read_enum_i8<T>(
 }
 
 fn status_from_i8(v: i8) -> Option<Status> {
-    Status::from_code(v as u8).filter(|_| v >= 0)
+    u8::try_from(v).ok().and_then(Status::from_code)
 }
 
 // ------------------------------------------------------------------------------------------------
