@@ -360,7 +360,9 @@ impl<'a> OctoFrameWriter<'a> {
             header_end,
         } = self;
         let payload_start = start + PREFIX_LEN;
-        let header_len = header_end.unwrap_or(out.len()).saturating_sub(payload_start);
+        let header_len = header_end
+            .unwrap_or(out.len())
+            .saturating_sub(payload_start);
         let Ok(header_len_i16) = i16::try_from(header_len) else {
             out.truncate(start);
             return err(ErrorKind::HeaderTooLarge(header_len));
