@@ -30,7 +30,10 @@ fn check_body(body: &[u8]) {
     if let Ok((seqid, EchoReply::Success(msg))) = echo::decode_reply(body) {
         let mut again = BytesMut::new();
         echo::encode_reply(&mut again, seqid, msg);
-        assert_eq!(echo::decode_reply(&again).unwrap(), (seqid, EchoReply::Success(msg)));
+        assert_eq!(
+            echo::decode_reply(&again).unwrap(),
+            (seqid, EchoReply::Success(msg))
+        );
     }
 }
 
