@@ -118,6 +118,20 @@ fn thrift_length_above_max_is_rejected_before_the_body_arrives() {
 }
 
 #[test]
+fn a_large_announced_frame_reserves_only_a_bounded_step_ahead() {
+    // A peer announces a frame just under the 16 MiB limit and sends nothing more: the buffer
+    // must not grow to the announced size before the bytes arrive.
+    let mut buf = BytesMut::from(&((15 << 20) as i32).to_be_bytes()[..]);
+    let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME_SIZE);
+    assert_eq!(dec.decode(&mut buf).unwrap(), None);
+    assert!(
+        buf.capacity() <= 4 + MAX_RESERVE_AHEAD,
+        "reserved {} bytes for 4 that arrived",
+        buf.capacity()
+    );
+}
+
+#[test]
 fn octo_total_length_above_max_is_rejected_from_the_prefix() {
     let mut buf = BytesMut::from(&[0xAB, 0xBA, 0, 1, 0x10, 0, 0, 0][..]);
     let e = FrameDecoder::new(DEFAULT_MAX_FRAME_SIZE)

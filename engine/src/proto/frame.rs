@@ -16,6 +16,13 @@ use super::octo::{CHECKSUM_FLAG, MAGIC, PREFIX_LEN};
 /// The default maximum frame size: 16 MiB.
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 16 << 20;
 
+/// The most [`FrameDecoder::decode`] reserves ahead of the bytes that have arrived.
+///
+/// A peer may announce a frame as large as the limit and then send nothing: reserving the whole
+/// announced length at once would let every connection pin `max_frame_size` bytes. Larger frames
+/// grow the buffer as their bytes arrive instead.
+pub const MAX_RESERVE_AHEAD: usize = 256 << 10;
+
 /// A connection's framing, fixed by its first message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Framing {
@@ -97,7 +104,7 @@ impl FrameDecoder {
     /// Takes the next whole frame off the front of `buf`.
     ///
     /// `Ok(None)` means "need more bytes"; when the frame's length is known, `buf` has been given
-    /// room for it. An error means the stream is unusable and the connection should be closed.
+    /// room for it (at most [`MAX_RESERVE_AHEAD`] bytes beyond what it holds). An error means the stream is unusable and the connection should be closed.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, ProtoError> {
         let len = match self.pending {
             Some(len) => len,
@@ -110,7 +117,7 @@ impl FrameDecoder {
             },
         };
         if buf.len() < len {
-            buf.reserve(len - buf.len());
+            buf.reserve((len - buf.len()).min(MAX_RESERVE_AHEAD));
             return Ok(None);
         }
         self.pending = None;

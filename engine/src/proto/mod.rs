@@ -22,7 +22,9 @@ pub mod status;
 pub mod thrift;
 
 pub use error::{ErrorKind, ProtoError};
-pub use frame::{Frame, FrameDecoder, Framing, ThriftFrameWriter, DEFAULT_MAX_FRAME_SIZE};
+pub use frame::{
+    Frame, FrameDecoder, Framing, ThriftFrameWriter, DEFAULT_MAX_FRAME_SIZE, MAX_RESERVE_AHEAD,
+};
 pub use header::{
     heartbeat_status, CallType, ContextIter, ContextMap, Header, HeaderRef, HeartbeatInfo,
     HeartbeatInfoRef, LoadInfo, LoadInfoRef, MessageType, QpsMap, RequestInfo, RequestInfoRef,
