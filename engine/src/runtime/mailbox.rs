@@ -22,7 +22,7 @@ pub(crate) fn mark_shard_thread() {
     ON_SHARD_THREAD.with(|c| c.set(true));
 }
 
-fn on_shard_thread() -> bool {
+pub(crate) fn on_shard_thread() -> bool {
     ON_SHARD_THREAD.with(|c| c.get())
 }
 

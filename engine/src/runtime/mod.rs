@@ -37,6 +37,7 @@
 mod mailbox;
 mod shard;
 mod socket;
+mod task;
 mod timer;
 
 use std::fmt;
@@ -50,6 +51,7 @@ pub use shard::{
     ShardCore,
 };
 pub use socket::{bind_reuseport_group, Listener};
+pub use task::{local_task_count, on_shard_thread, spawn_local, with_current_shard};
 pub use timer::TimerId;
 
 /// How the ring runs completion work ("task work"); the fastest the kernel accepts is used.

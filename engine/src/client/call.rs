@@ -1,0 +1,311 @@
+//! One call as the caller sees it: the [`Request`] it sends, the [`Response`] or [`CallError`] it
+//! gets, and the [`Completion`] that delivers exactly one of them.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::proto::{
+    echo, peek_message, thrift::Reader, ApplicationException, ApplicationExceptionKind, Status,
+    ThriftMessageType,
+};
+
+/// A call to send: a whole Thrift TBinaryProtocol message (CALL header, then the args struct).
+///
+/// The client owns the sequence id: the seqid written in the message is replaced, on the wire,
+/// by the low 32 bits of the call's 64-bit sequence id (PROTOCOL.md §4-5).
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub(crate) body: Bytes,
+    /// Offset of the i32 seqid inside `body`.
+    pub(crate) seqid_offset: usize,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) deadline: Option<Instant>,
+}
+
+impl Request {
+    /// A call carrying `body`, a whole Thrift message. Fails with ProtocolException if `body` is
+    /// not a Thrift CALL or ONEWAY message.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use octo_engine::client::Request;
+    /// use octo_engine::proto::echo;
+    ///
+    /// let mut body = BytesMut::new();
+    /// echo::encode_call(&mut body, 0, b"hello");
+    /// let request = Request::new(body.freeze()).unwrap();
+    /// assert_eq!(request.method(), "echo");
+    /// ```
+    pub fn new(body: impl Into<Bytes>) -> Result<Request, CallError> {
+        let body = body.into();
+        let m = peek_message(&body).map_err(|e| {
+            CallError::new(
+                CallErrorKind::InvalidRequest,
+                e.status(),
+                format!("the request is not a Thrift message: {e}"),
+            )
+        })?;
+        if !matches!(m.kind, ThriftMessageType::Call | ThriftMessageType::Oneway) {
+            return Err(CallError::new(
+                CallErrorKind::InvalidRequest,
+                Status::ProtocolException,
+                format!("the request is a Thrift {:?} message, not a CALL", m.kind),
+            ));
+        }
+        Ok(Request {
+            seqid_offset: m.payload_offset - 4,
+            body,
+            timeout: None,
+            deadline: None,
+        })
+    }
+
+    /// A call of the reference service: `Echo.echo(message)`.
+    pub fn echo(message: &[u8]) -> Request {
+        let mut body = BytesMut::with_capacity(message.len() + 32);
+        echo::encode_call(&mut body, 0, message);
+        Request::new(body.freeze()).expect("echo::encode_call writes a CALL message")
+    }
+
+    /// Sets this call's timeout (otherwise the client's default): the call fails with
+    /// [`CallErrorKind::Timeout`] if no answer arrives within it, counted from the call.
+    pub fn timeout(mut self, timeout: Duration) -> Request {
+        self.timeout = Some(timeout);
+        self.deadline = None;
+        self
+    }
+
+    /// Sets an absolute deadline instead of a timeout.
+    pub fn deadline(mut self, deadline: Instant) -> Request {
+        self.deadline = Some(deadline);
+        self.timeout = None;
+        self
+    }
+
+    /// The Thrift method name.
+    pub fn method(&self) -> &str {
+        peek_message(&self.body).map(|m| m.name).unwrap_or("")
+    }
+
+    /// The whole Thrift message as given.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The deadline of a call made at `now` with the client's default `timeout`, and the timeout
+    /// to announce to the server.
+    pub(crate) fn resolve_deadline(&self, now: Instant, default: Duration) -> Instant {
+        match (self.deadline, self.timeout) {
+            (Some(d), _) => d,
+            (None, Some(t)) => now + t,
+            (None, None) => now + default,
+        }
+    }
+}
+
+/// A successful answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// The call's 64-bit sequence id (OCTO), or its Thrift seqid (plain Thrift).
+    pub sequence_id: i64,
+    /// The whole Thrift REPLY message (header, then the result struct): hand it to generated
+    /// code, or read it with `proto::echo::decode_reply` for the Echo service.
+    pub body: Bytes,
+}
+
+/// Why a call failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CallErrorKind {
+    /// No answer before the call's deadline.
+    Timeout,
+    /// The connection carrying the call closed (or its heartbeat went unanswered) first.
+    ConnectionLost,
+    /// No endpoint has a usable connection (all are down and backing off).
+    NoEndpoint,
+    /// The server's answer (or another frame on the same connection) was malformed; the
+    /// connection was closed.
+    BadResponse,
+    /// The server answered with an error status (its body, if any, is in [`CallError::body`]).
+    Remote,
+    /// Too many calls are in flight or waiting; the call was not sent.
+    Overloaded,
+    /// The request itself is not a valid Thrift call.
+    InvalidRequest,
+    /// The client (or its runtime) shut down.
+    Shutdown,
+    /// A blocking call was made on a shard thread, where it would wait for itself.
+    WouldDeadlock,
+}
+
+/// A failed call: what happened, and the OCTO status that reports it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CallError {
+    kind: CallErrorKind,
+    status: Status,
+    message: String,
+    body: Option<Bytes>,
+}
+
+impl CallError {
+    pub(crate) fn new(kind: CallErrorKind, status: Status, message: impl Into<String>) -> Self {
+        CallError {
+            kind,
+            status,
+            message: message.into(),
+            body: None,
+        }
+    }
+
+    pub(crate) fn timeout(after: Duration) -> Self {
+        CallError::new(
+            CallErrorKind::Timeout,
+            Status::TransportException,
+            format!("no answer within {after:?}"),
+        )
+    }
+
+    pub(crate) fn connection_lost(why: &str) -> Self {
+        CallError::new(
+            CallErrorKind::ConnectionLost,
+            Status::TransportException,
+            format!("connection lost: {why}"),
+        )
+    }
+
+    pub(crate) fn bad_response(why: impl fmt::Display) -> Self {
+        CallError::new(
+            CallErrorKind::BadResponse,
+            Status::ProtocolException,
+            format!("malformed answer on the connection: {why}"),
+        )
+    }
+
+    pub(crate) fn shutdown() -> Self {
+        CallError::new(
+            CallErrorKind::Shutdown,
+            Status::TransportException,
+            "the client shut down",
+        )
+    }
+
+    pub(crate) fn remote(status: Status, message: Option<&str>, body: Bytes) -> Self {
+        CallError {
+            kind: CallErrorKind::Remote,
+            status,
+            message: message.unwrap_or("").to_owned(),
+            body: (!body.is_empty()).then_some(body),
+        }
+    }
+
+    /// A plain-Thrift EXCEPTION answer (a TApplicationException).
+    pub(crate) fn thrift_exception(body: Bytes, payload_offset: usize) -> Self {
+        let e = ApplicationException::read(&mut Reader::new(&body[payload_offset..]));
+        let (status, message) = match e {
+            Ok(e) => {
+                let status = match e.kind {
+                    ApplicationExceptionKind::UnknownMethod
+                    | ApplicationExceptionKind::WrongMethodName => Status::ServiceException,
+                    ApplicationExceptionKind::ProtocolError
+                    | ApplicationExceptionKind::InvalidProtocol
+                    | ApplicationExceptionKind::InvalidMessageType => Status::ProtocolException,
+                    _ => Status::RemoteException,
+                };
+                (status, e.message)
+            }
+            Err(_) => (Status::RemoteException, String::new()),
+        };
+        CallError {
+            kind: CallErrorKind::Remote,
+            status,
+            message,
+            body: Some(body),
+        }
+    }
+
+    /// What happened.
+    pub fn kind(&self) -> CallErrorKind {
+        self.kind
+    }
+
+    /// The OCTO status this failure is reported with (TransportException for timeouts and lost
+    /// connections, ProtocolException for malformed answers, the server's status for remote
+    /// errors).
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// True for a timeout (as opposed to any other failure).
+    pub fn is_timeout(&self) -> bool {
+        self.kind == CallErrorKind::Timeout
+    }
+
+    /// Human-readable detail (the server's ResponseInfo.message for remote errors).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The server's answer body for remote errors (a Thrift EXCEPTION or REPLY message).
+    pub fn body(&self) -> Option<&Bytes> {
+        self.body.as_ref()
+    }
+}
+
+impl fmt::Debug for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallError")
+            .field("kind", &self.kind)
+            .field("status", &self.status)
+            .field("message", &self.message)
+            .field("body_len", &self.body.as_ref().map(|b| b.len()))
+            .finish()
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({:?}): {}", self.status, self.kind, self.message)
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// What a call's caller gets.
+pub type CallResult = Result<Response, CallError>;
+
+/// Delivers one call's result exactly once: run with [`Completion::complete`], or, if dropped
+/// unrun (the shard stopped, the client was torn down), with a Shutdown error.
+pub struct Completion {
+    done: Option<Box<dyn FnOnce(CallResult)>>,
+}
+
+impl Completion {
+    /// A completion that runs `f` (on the shard thread that owns the call).
+    pub fn new(f: impl FnOnce(CallResult) + 'static) -> Completion {
+        Completion {
+            done: Some(Box::new(f)),
+        }
+    }
+
+    /// Delivers the result.
+    pub fn complete(mut self, result: CallResult) {
+        if let Some(f) = self.done.take() {
+            f(result)
+        }
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if let Some(f) = self.done.take() {
+            f(Err(CallError::shutdown()))
+        }
+    }
+}
+
+impl fmt::Debug for Completion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Completion")
+    }
+}

@@ -1,0 +1,379 @@
+//! The client against octo's own server (OCTO framing) over real loopback sockets: answers,
+//! sequence-id matching under thousands of calls in flight, round-robin over endpoints, skipping
+//! a dead endpoint, remote errors, one-way calls, and every way to call (callback, blocking,
+//! async on a shard task and from a foreign thread, on-shard callback).
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use octo_engine::client::{CallErrorKind, Client, Request};
+use octo_engine::proto::echo::{self, EchoReply};
+use octo_engine::proto::Framing;
+use octo_engine::runtime::spawn_local;
+use octo_engine::server::EchoService;
+use octo_engine::{Engine, Reply, Server, Status};
+
+const WAIT: Duration = Duration::from_secs(20);
+const SERVICE: &str = "com.meituan.octo.test.Echo";
+
+fn engine() -> Engine {
+    Engine::builder()
+        .shards(1)
+        .cpus(vec![])
+        .build()
+        .expect("engine")
+}
+
+fn echo_server(engine: &Engine) -> Server {
+    Server::builder(engine)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .service(SERVICE, EchoService)
+        .start()
+        .expect("server")
+}
+
+fn client_of(engine: &Engine, addrs: &[SocketAddr]) -> octo_engine::client::ClientBuilder {
+    let mut b = Client::builder(SERVICE)
+        .appkey("octo.client.test")
+        .timeout(Duration::from_secs(10));
+    for a in addrs {
+        b = b.endpoint(*a, Framing::Octo);
+    }
+    let _ = engine;
+    b
+}
+
+fn echoed(body: &[u8]) -> Vec<u8> {
+    match echo::decode_reply(body).expect("an echo reply") {
+        (_, EchoReply::Success(m)) => m.to_vec(),
+        (_, EchoReply::Exception(e)) => panic!("exception: {e:?}"),
+    }
+}
+
+/// A port nothing listens on.
+fn dead_port() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+#[test]
+fn a_blocking_call_to_octos_server_is_answered() {
+    let server_engine = engine();
+    let server = echo_server(&server_engine);
+    let client_engine = engine();
+    let client = client_of(&client_engine, &[server.local_addr()])
+        .build(client_engine.runtime())
+        .unwrap();
+    let r = client.call_blocking(Request::echo(b"hello")).unwrap();
+    assert_eq!(echoed(&r.body), b"hello");
+    assert_eq!(server.stats().requests, 1);
+}
+
+#[test]
+fn thousands_of_calls_in_flight_on_two_connections_are_all_matched_across_2_pow_32() {
+    let server_engine = engine();
+    let server = echo_server(&server_engine);
+    let client_engine = engine();
+    const N: usize = 5000;
+    let first = (1i64 << 32) - (N as i64 / 2);
+    let client = client_of(&client_engine, &[server.local_addr()])
+        .pool_size(2)
+        .first_sequence_id(first)
+        .build(client_engine.runtime())
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    for i in 0..N {
+        let tx = tx.clone();
+        let msg = format!("call number {i}");
+        client.call(Request::echo(msg.as_bytes()), move |r| {
+            let _ = tx.send((i, r));
+        });
+    }
+    let mut seen = vec![false; N];
+    let mut above = 0;
+    for _ in 0..N {
+        let (i, r) = rx.recv_timeout(WAIT).expect("every call is answered");
+        let r = r.unwrap_or_else(|e| panic!("call {i} failed: {e}"));
+        assert_eq!(echoed(&r.body), format!("call number {i}").as_bytes());
+        assert!(r.sequence_id >= first);
+        if r.sequence_id > u32::MAX as i64 {
+            above += 1;
+        }
+        assert!(!seen[i], "call {i} answered twice");
+        seen[i] = true;
+    }
+    assert!(above > 0, "some sequence ids crossed 2^32");
+    assert_eq!(client.open_connections(), vec![2]);
+    assert!(server.stats().connections_accepted <= 2);
+}
+
+#[test]
+fn calls_alternate_between_endpoints() {
+    let server_engine = engine();
+    let a = echo_server(&server_engine);
+    let b = echo_server(&server_engine);
+    let client_engine = engine();
+    let client = client_of(&client_engine, &[a.local_addr(), b.local_addr()])
+        .pool_size(1)
+        .build(client_engine.runtime())
+        .unwrap();
+    // Wait until both are connected so that round-robin sees both.
+    let deadline = std::time::Instant::now() + WAIT;
+    while client.open_connections() != vec![1, 1] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "both endpoints connect"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for _ in 0..20 {
+        client.call_blocking(Request::echo(b"x")).unwrap();
+    }
+    assert_eq!((a.stats().requests, b.stats().requests), (10, 10));
+}
+
+#[test]
+fn an_endpoint_that_is_down_is_skipped() {
+    let server_engine = engine();
+    let up = echo_server(&server_engine);
+    let client_engine = engine();
+    let client = client_of(&client_engine, &[dead_port(), up.local_addr()])
+        .pool_size(1)
+        .build(client_engine.runtime())
+        .unwrap();
+    for i in 0..50 {
+        let r = client.call_blocking(Request::echo(b"still here"));
+        assert!(r.is_ok(), "call {i}: {r:?}");
+    }
+    assert_eq!(up.stats().requests, 50);
+}
+
+#[test]
+fn a_server_error_status_reaches_the_caller_with_its_body() {
+    let server_engine = engine();
+    let server = Server::builder(&server_engine)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .service(SERVICE, |_: &octo_engine::Request<'_>, reply: Reply<'_>| {
+            reply.error(Status::DegradeException, "shed for the test")
+        })
+        .start()
+        .unwrap();
+    let client_engine = engine();
+    let client = client_of(&client_engine, &[server.local_addr()])
+        .build(client_engine.runtime())
+        .unwrap();
+    let e = client.call_blocking(Request::echo(b"x")).unwrap_err();
+    assert_eq!(e.kind(), CallErrorKind::Remote);
+    assert_eq!(e.status(), Status::DegradeException);
+    assert!(e.message().contains("shed for the test"), "{e}");
+    assert!(e.body().is_some(), "the EXCEPTION body is kept");
+}
+
+#[test]
+fn an_unknown_service_is_a_service_exception() {
+    let server_engine = engine();
+    let server = echo_server(&server_engine);
+    let client_engine = engine();
+    let client = Client::builder("no.such.Service")
+        .endpoint(server.local_addr(), Framing::Octo)
+        .build(client_engine.runtime())
+        .unwrap();
+    let e = client.call_blocking(Request::echo(b"x")).unwrap_err();
+    assert_eq!(e.status(), Status::ServiceException);
+}
+
+#[test]
+fn one_way_calls_reach_the_server_and_get_no_answer() {
+    let server_engine = engine();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    let server = Server::builder(&server_engine)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .service(
+            SERVICE,
+            move |req: &octo_engine::Request<'_>, reply: Reply<'_>| {
+                if req.is_one_way() {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                }
+                reply.ok(b"")
+            },
+        )
+        .start()
+        .unwrap();
+    let client_engine = engine();
+    let client = client_of(&client_engine, &[server.local_addr()])
+        .build(client_engine.runtime())
+        .unwrap();
+    for _ in 0..10 {
+        client.send_one_way(Request::echo(b"fire")).unwrap();
+    }
+    // A two-way call after them on the same shard: when it is answered, the one-way calls
+    // before it were sent (same connection order is not promised with a pool, so poll).
+    client.call_blocking(Request::echo(b"sync")).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while count.load(Ordering::SeqCst) < 10 {
+        assert!(std::time::Instant::now() < deadline, "one-way calls arrive");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 10);
+}
+
+#[test]
+fn an_async_call_on_a_shard_task_is_answered() {
+    let server_engine = engine();
+    let server = echo_server(&server_engine);
+    let client_engine = engine();
+    let client = client_of(&client_engine, &[server.local_addr()])
+        .build(client_engine.runtime())
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let c = client.clone();
+    client_engine
+        .runtime()
+        .shard(0)
+        .post(move |shard| {
+            spawn_local(shard, async move {
+                let mut got = Vec::new();
+                for i in 0..3 {
+                    let r = c
+                        .call_async(Request::echo(format!("async {i}").as_bytes()))
+                        .await;
+                    got.push(echoed(&r.unwrap().body));
+                }
+                let _ = tx.send(got);
+            });
+        })
+        .unwrap();
+    let got = rx.recv_timeout(WAIT).unwrap();
+    assert_eq!(
+        got,
+        vec![
+            b"async 0".to_vec(),
+            b"async 1".to_vec(),
+            b"async 2".to_vec()
+        ]
+    );
+}
+
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark()
+    }
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = pin!(f);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "the future resolves");
+        std::thread::park_timeout(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn an_async_call_from_a_foreign_thread_is_answered() {
+    let server_engine = engine();
+    let server = echo_server(&server_engine);
+    let client_engine = engine();
+    let client = client_of(&client_engine, &[server.local_addr()])
+        .build(client_engine.runtime())
+        .unwrap();
+    let r = block_on(client.call_async(Request::echo(b"from afar"))).unwrap();
+    assert_eq!(echoed(&r.body), b"from afar");
+}
+
+#[test]
+fn a_call_on_the_shard_runs_its_callback_on_the_shard() {
+    let server_engine = engine();
+    let server = echo_server(&server_engine);
+    let client_engine = engine();
+    let client = client_of(&client_engine, &[server.local_addr()])
+        .build(client_engine.runtime())
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let c = client.clone();
+    client_engine
+        .runtime()
+        .shard(0)
+        .post(move |shard| {
+            let on = std::thread::current().id();
+            c.call_on(shard, Request::echo(b"local"), move |r| {
+                let same = std::thread::current().id() == on;
+                let _ = tx.send((same, r.map(|r| echoed(&r.body))));
+            });
+        })
+        .unwrap();
+    let (same_thread, r) = rx.recv_timeout(WAIT).unwrap();
+    assert!(same_thread);
+    assert_eq!(r.unwrap(), b"local");
+}
+
+#[test]
+fn a_blocking_call_on_a_shard_thread_is_refused() {
+    let server_engine = engine();
+    let server = echo_server(&server_engine);
+    let client_engine = engine();
+    let client = client_of(&client_engine, &[server.local_addr()])
+        .build(client_engine.runtime())
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let c = client.clone();
+    client_engine
+        .runtime()
+        .shard(0)
+        .post(move |_| {
+            let _ = tx.send(c.call_blocking(Request::echo(b"x")));
+        })
+        .unwrap();
+    let e = rx.recv_timeout(WAIT).unwrap().unwrap_err();
+    assert_eq!(e.kind(), CallErrorKind::WouldDeadlock);
+}
+
+#[test]
+fn dropping_the_client_fails_its_calls_in_flight_with_shutdown() {
+    let server_engine = engine();
+    // A server that keeps every call unanswered.
+    let held = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    let server = Server::builder(&server_engine)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .service(
+            SERVICE,
+            move |_: &octo_engine::Request<'_>, reply: Reply<'_>| {
+                keep.lock().unwrap().push(reply.later());
+            },
+        )
+        .start()
+        .unwrap();
+    let client_engine = engine();
+    let client = client_of(&client_engine, &[server.local_addr()])
+        .build(client_engine.runtime())
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    client.call(Request::echo(b"never answered"), move |r| {
+        let _ = tx.send(r);
+    });
+    let deadline = std::time::Instant::now() + WAIT;
+    while held.lock().unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call reaches the server"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(client);
+    let e = rx.recv_timeout(WAIT).unwrap().unwrap_err();
+    assert_eq!(e.kind(), CallErrorKind::Shutdown);
+}
