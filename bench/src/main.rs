@@ -6,7 +6,7 @@
 //! octo-bench load  --addr HOST:PORT [--conns N] [--depth D] [--size BYTES] [--secs S]
 //!                  [--proto octo|thrift] [--service NAME] [--cpu N] [--json]
 //! octo-bench runtimes [--secs S] [--rounds R] [--scenarios 8x1,8x16,64x1] [--servers LIST]
-//!                  [--server-cpu N] [--load-cpu N] [--size BYTES] [--perf]
+//!                  [--server-cpu N] [--load-cpu N] [--size BYTES] [--perf] [--nice N]
 //! ```
 //!
 //! `serve` runs until SIGINT/SIGTERM and prints `listening on ADDR pid PID` when ready.
