@@ -1,0 +1,2 @@
+// placeholder until the client C ABI lands
+int main() { return 0; }

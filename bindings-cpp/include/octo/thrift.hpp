@@ -1,0 +1,290 @@
+// octo/thrift.hpp: Apache Thrift C++ (0.13+, Debian's libthrift-dev) on octo, in the manner of
+// Whale's server and client classes.
+//
+// Server side: octo::thrift::Server runs a generated TProcessor (EchoProcessor, ...) on octo's
+// shards, for OCTO and plain framed Thrift callers on one port. Client side:
+// octo::thrift::Client gives a TProtocol that a generated client (EchoClient, ...) calls
+// through: each call becomes one octo call, over OCTO or plain framed Thrift.
+//
+//   auto processor = std::make_shared<octo_idl::EchoProcessor>(std::make_shared<MyEcho>());
+//   octo::thrift::Server server(engine, "0.0.0.0:9001", "Echo", processor);
+//   server.start();
+//
+//   octo::thrift::Client client(engine, octo::ClientConfig("127.0.0.1:9001", "Echo"));
+//   octo_idl::EchoClient echo(client.protocol());
+//   std::string out;
+//   echo.echo(out, "hello");
+//
+// Errors: the server answers a processor's TApplicationException with the OCTO status it
+// means (UNKNOWN_METHOD: 8, protocol errors: 5, other: 2). On the client, a remote error
+// whose answer carries a Thrift message is handed to the generated code, which throws the
+// TApplicationException as with any Thrift server; failures without one (timeouts, lost
+// connections) are thrown as octo::thrift::TransportError, a TTransportException that also
+// carries the OCTO status.
+#ifndef OCTO_THRIFT_HPP
+#define OCTO_THRIFT_HPP
+
+#include <octo/octo.hpp>
+
+#include <thrift/TApplicationException.h>
+#include <thrift/TProcessor.h>
+#include <thrift/protocol/TBinaryProtocol.h>
+#include <thrift/transport/TTransportException.h>
+#include <thrift/transport/TVirtualTransport.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace octo {
+namespace thrift {
+
+/// One whole Thrift message in memory: reads come from a lent byte range (no copy), writes go
+/// to an owned, reused std::string. What a TProtocol sees for one call on either side.
+class MessageTransport
+    : public apache::thrift::transport::TVirtualTransport<MessageTransport> {
+ public:
+  /// Reads will come from `message` (lent: it must outlive the reads).
+  void reset_input(std::string_view message) noexcept {
+    pos_ = reinterpret_cast<const uint8_t*>(message.data());
+    end_ = pos_ + message.size();
+  }
+  /// Forgets what was written (keeps the capacity).
+  void reset_output() noexcept { out_.clear(); }
+  /// What was written since reset_output().
+  const std::string& output() const noexcept { return out_; }
+  std::string& output() noexcept { return out_; }
+  size_t input_remaining() const noexcept { return static_cast<size_t>(end_ - pos_); }
+
+  bool isOpen() const override { return true; }
+  bool peek() override { return pos_ < end_; }
+  void open() override {}
+  void close() override {}
+
+  uint32_t read(uint8_t* buf, uint32_t len) {
+    uint32_t n = static_cast<uint32_t>(std::min<size_t>(len, input_remaining()));
+    if (n > 0) std::memcpy(buf, pos_, n);
+    pos_ += n;
+    return n;
+  }
+  uint32_t readAll(uint8_t* buf, uint32_t len) {
+    if (input_remaining() < len) {
+      throw apache::thrift::transport::TTransportException(
+          apache::thrift::transport::TTransportException::END_OF_FILE,
+          "the Thrift message ends early");
+    }
+    return read(buf, len);
+  }
+  void write(const uint8_t* buf, uint32_t len) {
+    out_.append(reinterpret_cast<const char*>(buf), len);
+  }
+  const uint8_t* borrow(uint8_t* /*buf*/, uint32_t* len) {
+    if (input_remaining() < *len) return nullptr;
+    *len = static_cast<uint32_t>(std::min<size_t>(input_remaining(),
+                                                  std::numeric_limits<uint32_t>::max()));
+    return pos_;
+  }
+  void consume(uint32_t len) {
+    if (input_remaining() < len) {
+      throw apache::thrift::transport::TTransportException(
+          apache::thrift::transport::TTransportException::BAD_ARGS, "consume past the message");
+    }
+    pos_ += len;
+  }
+
+ private:
+  const uint8_t* pos_ = nullptr;
+  const uint8_t* end_ = nullptr;
+  std::string out_;
+};
+
+/// TBinaryProtocol over a MessageTransport, with non-virtual transport calls.
+using MessageProtocol = apache::thrift::protocol::TBinaryProtocolT<MessageTransport>;
+
+/// A transport and the protocols over it, for one call at a time on one thread.
+struct MessageCodec {
+  MessageCodec()
+      : transport(std::make_shared<MessageTransport>()),
+        in(std::make_shared<MessageProtocol>(transport)),
+        out(std::make_shared<MessageProtocol>(transport)) {}
+
+  /// Readies the codec for `message`: reads from it, empty output, and no string or container
+  /// longer than the message itself (so a lying length never allocates past what arrived).
+  void begin(std::string_view message) {
+    transport->reset_input(message);
+    transport->reset_output();
+    int32_t limit = static_cast<int32_t>(
+        std::min<size_t>(message.size(), std::numeric_limits<int32_t>::max()));
+    in->setStringSizeLimit(limit);
+    in->setContainerSizeLimit(limit);
+  }
+
+  std::shared_ptr<MessageTransport> transport;
+  std::shared_ptr<MessageProtocol> in;
+  std::shared_ptr<MessageProtocol> out;
+};
+
+namespace detail {
+
+/// The Thrift message type of a strict TBinaryProtocol message, or -1 if it is not one.
+inline int message_type(std::string_view message) noexcept {
+  if (message.size() < 4) return -1;
+  auto b0 = static_cast<uint8_t>(message[0]), b1 = static_cast<uint8_t>(message[1]);
+  if (b0 != 0x80 || b1 != 0x01) return -1;
+  return static_cast<uint8_t>(message[3]) & 0x07;
+}
+
+/// The OCTO status that a processor's EXCEPTION answer means.
+inline Status status_of_exception(std::string_view message) {
+  using apache::thrift::TApplicationException;
+  try {
+    MessageCodec codec;
+    codec.begin(message);
+    std::string name;
+    apache::thrift::protocol::TMessageType type;
+    int32_t seqid = 0;
+    codec.in->readMessageBegin(name, type, seqid);
+    TApplicationException x;
+    x.read(codec.in.get());
+    switch (x.getType()) {
+      case TApplicationException::UNKNOWN_METHOD:
+      case TApplicationException::WRONG_METHOD_NAME:
+        return Status::ServiceException;
+      case TApplicationException::PROTOCOL_ERROR:
+      case TApplicationException::INVALID_PROTOCOL:
+      case TApplicationException::INVALID_MESSAGE_TYPE:
+        return Status::ProtocolException;
+      default:
+        return Status::RuntimeException;
+    }
+  } catch (const std::exception&) {
+    return Status::RuntimeException;
+  }
+}
+
+/// This thread's codec for processor calls; a fresh one if this thread is inside one already.
+class CodecLease {
+ public:
+  CodecLease() {
+    Slot& s = slot();
+    if (!s.busy) {
+      s.busy = true;
+      codec_ = &s.codec;
+      leased_ = true;
+    } else {
+      own_ = std::make_unique<MessageCodec>();
+      codec_ = own_.get();
+    }
+  }
+  ~CodecLease() {
+    if (leased_) slot().busy = false;
+  }
+  CodecLease(const CodecLease&) = delete;
+  CodecLease& operator=(const CodecLease&) = delete;
+  MessageCodec& operator*() const noexcept { return *codec_; }
+  MessageCodec* operator->() const noexcept { return codec_; }
+
+ private:
+  struct Slot {
+    MessageCodec codec;
+    bool busy = false;
+  };
+  static Slot& slot() {
+    thread_local Slot s;
+    return s;
+  }
+  MessageCodec* codec_ = nullptr;
+  std::unique_ptr<MessageCodec> own_;
+  bool leased_ = false;
+};
+
+}  // namespace detail
+
+/// Runs `processor` for one call whose whole Thrift message is `body` and answers through
+/// `responder`. The processor gets `context` as its connection context (nullptr: none).
+inline void process(apache::thrift::TProcessor& processor, std::string_view body, bool one_way,
+                    Responder& responder, void* context = nullptr) {
+  detail::CodecLease codec;
+  codec->begin(body);
+  bool ok = false;
+  try {
+    ok = processor.process(codec->in, codec->out, context);
+  } catch (const apache::thrift::TException& e) {
+    responder.error(Status::ProtocolException, e.what());
+    return;
+  }
+  if (!ok) {
+    responder.error(Status::ProtocolException, "the processor refused the message");
+    return;
+  }
+  const std::string& out = codec->transport->output();
+  if (out.empty()) {
+    // A one-way method writes nothing; nothing is sent back either way.
+    if (one_way) {
+      responder.ok(std::string_view());
+    } else {
+      responder.error(Status::RpcException, "the processor wrote no answer");
+    }
+    return;
+  }
+  if (detail::message_type(out) == apache::thrift::protocol::T_EXCEPTION) {
+    responder.reply(detail::status_of_exception(out), out);
+  } else {
+    responder.ok(out);
+  }
+}
+
+/// An octo Handler that runs `processor` inline on the shard thread that received the call
+/// (the fastest way; the processor's handler must not block). The octo::Request is the
+/// processor's connection context.
+inline Handler processor_handler(std::shared_ptr<apache::thrift::TProcessor> processor) {
+  return [processor = std::move(processor)](const Request& request, Responder& responder) {
+    process(*processor, request.body(), request.one_way(), responder,
+            const_cast<Request*>(&request));
+  };
+}
+
+/// Whale's server class on octo: a port on every shard of an Engine serving generated Thrift
+/// processors, for OCTO callers (routed by service name) and plain framed Thrift callers (the
+/// default service: the first one given). Processors run inline on shard threads: their
+/// handlers must not block (hand slow work to your own threads).
+class Server {
+ public:
+  Server(Engine engine, const std::string& address, const std::string& service,
+         std::shared_ptr<apache::thrift::TProcessor> processor)
+      : server_(std::move(engine), address) {
+    add(service, std::move(processor));
+  }
+
+  /// Serves another processor on the same port, as service `name`.
+  Server& add(const std::string& name, std::shared_ptr<apache::thrift::TProcessor> processor) {
+    server_.service(name, processor_handler(std::move(processor)));
+    return *this;
+  }
+  Server& default_service(const std::string& name) {
+    server_.default_service(name);
+    return *this;
+  }
+  Server& start() {
+    server_.start();
+    return *this;
+  }
+  uint16_t port() const { return server_.port(); }
+  ServerStats stats() const { return server_.stats(); }
+  void shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(5000)) {
+    server_.shutdown(grace);
+  }
+  /// The octo server underneath.
+  octo::Server& octo_server() noexcept { return server_; }
+
+ private:
+  octo::Server server_;
+};
+
+}  // namespace thrift
+}  // namespace octo
+
+#endif  // OCTO_THRIFT_HPP

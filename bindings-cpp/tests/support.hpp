@@ -1,0 +1,142 @@
+// What several tests share: the Echo service implementations, a plain Apache Thrift client
+// (TSocket + TFramedTransport), and a child process (the Rust Echo server) with its output.
+#ifndef OCTO_TESTS_SUPPORT_HPP
+#define OCTO_TESTS_SUPPORT_HPP
+
+#include <octo/octo.hpp>
+
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <thrift/protocol/TBinaryProtocol.h>
+#include <thrift/transport/TBufferTransports.h>
+#include <thrift/transport/TSocket.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "Echo.h"
+
+extern char** environ;
+
+namespace octo_test {
+
+/// The Echo reference service: answers with the message it got.
+class EchoHandler : public octo_idl::EchoIf {
+ public:
+  void echo(std::string& result, const std::string& message) override {
+    calls.fetch_add(1);
+    if (message == "throw") throw std::runtime_error("asked to throw");
+    result = message;
+  }
+  std::atomic<int> calls{0};
+};
+
+/// A generated EchoClient over Apache Thrift's own TSocket + TFramedTransport (plain Thrift).
+struct ThriftSocketClient {
+  explicit ThriftSocketClient(uint16_t port) {
+    socket = std::make_shared<apache::thrift::transport::TSocket>("127.0.0.1", port);
+    socket->setRecvTimeout(20000);
+    transport = std::make_shared<apache::thrift::transport::TFramedTransport>(socket);
+    auto protocol = std::make_shared<apache::thrift::protocol::TBinaryProtocol>(transport);
+    client = std::make_unique<octo_idl::EchoClient>(protocol);
+    transport->open();
+  }
+  std::string echo(const std::string& message) {
+    std::string out;
+    client->echo(out, message);
+    return out;
+  }
+  std::shared_ptr<apache::thrift::transport::TSocket> socket;
+  std::shared_ptr<apache::thrift::transport::TTransport> transport;
+  std::unique_ptr<octo_idl::EchoClient> client;
+};
+
+/// A child process whose stdout is read line by line; SIGTERM and reaped on destruction.
+class ChildProcess {
+ public:
+  explicit ChildProcess(const std::vector<std::string>& argv) {
+    int fds[2];
+    if (pipe(fds) != 0) throw std::runtime_error("pipe");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&actions, fds[0]);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    int rc = posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[1]);
+    if (rc != 0) {
+      close(fds[0]);
+      throw std::runtime_error("cannot start " + argv[0] + ": " + std::to_string(rc));
+    }
+    out_ = fds[0];
+  }
+  ~ChildProcess() {
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    close(out_);
+  }
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  /// The next line of output; throws if none comes within `limit` or the child exits.
+  std::string read_line(std::chrono::seconds limit) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    std::string line;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now());
+      if (left.count() <= 0) throw std::runtime_error("no output line in time: " + line);
+      pollfd p{out_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char c = 0;
+      ssize_t n = read(out_, &c, 1);
+      if (n <= 0) throw std::runtime_error("the child exited before a whole line: " + line);
+      if (c == '\n') return line;
+      line.push_back(c);
+    }
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1;
+};
+
+/// The Rust Echo server (octo-bench serve) on a free loopback port; gives its address.
+class RustEchoServer {
+ public:
+  RustEchoServer()
+      : child_({OCTO_BENCH_BIN, "serve", "--addr", "127.0.0.1:0", "--shards", "1"}) {
+    // "listening on 127.0.0.1:PORT pid PID (...)"
+    std::string line = child_.read_line(std::chrono::seconds(60));
+    const std::string prefix = "listening on ";
+    if (line.rfind(prefix, 0) != 0) throw std::runtime_error("unexpected: " + line);
+    address_ = line.substr(prefix.size(), line.find(' ', prefix.size()) - prefix.size());
+  }
+  const std::string& address() const { return address_; }
+
+ private:
+  ChildProcess child_;
+  std::string address_;
+};
+
+inline std::string text_of_size(size_t n) {
+  std::string s(n, 'x');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i % 26);
+  return s;
+}
+
+}  // namespace octo_test
+
+#endif  // OCTO_TESTS_SUPPORT_HPP
