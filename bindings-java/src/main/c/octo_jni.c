@@ -1,0 +1,614 @@
+/*
+ * octo_jni.c: the JNI glue between com.meituan.octo.Native and libocto's C ABI (include/octo.h).
+ *
+ * It calls only octo.h. Natives are registered in JNI_OnLoad (RegisterNatives), never looked up by
+ * name. Threads that octo runs callbacks on (shard threads, or whichever thread frees a server) are
+ * attached to the JVM once, as daemons, and detached when they exit (a pthread key destructor);
+ * the JNIEnv is cached per thread. Every local reference made on a callback thread is deleted
+ * before the callback returns (those threads never return to Java, so nothing else would free
+ * them).
+ *
+ * Ownership across the boundary:
+ * - A service's handler object is held by a global reference given to octo as user_data; octo's
+ *   finalizer deletes it when no call can reach the handler any more.
+ * - A responder passed to Service.dispatch belongs to Java from then on (Java answers and frees it
+ *   exactly once: see Responder.java).
+ */
+#include <jni.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "octo.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define JNI_VERSION JNI_VERSION_10
+
+static JavaVM *g_vm;
+static jclass g_native;           /* com.meituan.octo.Native */
+static jclass g_octo_exception;   /* com.meituan.octo.OctoException */
+static jmethodID g_exception_new; /* OctoException(int, String) */
+static jmethodID g_utf8;          /* static String Native.utf8(byte[]) */
+static jclass g_service;          /* com.meituan.octo.Service */
+static jmethodID g_dispatch;      /* boolean Service.dispatch(long, long, ByteBuffer, long, int, int, int, int) */
+static jclass g_byte_array;       /* byte[] */
+static pthread_key_t g_detach_key;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Threads and the JVM                                                                        */
+
+static __thread JNIEnv *tls_env;
+
+static void detach_at_exit(void *unused) {
+    (void)unused;
+    if (g_vm != NULL) {
+        (*g_vm)->DetachCurrentThread(g_vm);
+    }
+    tls_env = NULL;
+}
+
+/* The JNIEnv of this thread, attaching it (once, as a daemon named `name`) if it is not a Java
+ * thread. NULL if the JVM refuses. */
+static JNIEnv *thread_env(const char *name) {
+    if (tls_env != NULL) {
+        return tls_env;
+    }
+    JNIEnv *env = NULL;
+    jint rc = (*g_vm)->GetEnv(g_vm, (void **)&env, JNI_VERSION);
+    if (rc == JNI_OK) {
+        tls_env = env; /* a Java thread (or attached by someone else): never detached by us */
+        return env;
+    }
+    if (rc != JNI_EDETACHED) {
+        return NULL;
+    }
+    JavaVMAttachArgs args = {JNI_VERSION, (char *)name, NULL};
+    if ((*g_vm)->AttachCurrentThreadAsDaemon(g_vm, (void **)&env, &args) != JNI_OK) {
+        return NULL;
+    }
+    pthread_setspecific(g_detach_key, (void *)1);
+    tls_env = env;
+    return env;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Errors and strings                                                                         */
+
+/* A Java String from `len` bytes of UTF-8 (octo's text is real UTF-8, not modified UTF-8). */
+static jstring utf8_string(JNIEnv *env, const char *data, size_t len) {
+    if (len > INT32_MAX) {
+        len = INT32_MAX;
+    }
+    jbyteArray bytes = (*env)->NewByteArray(env, (jsize)len);
+    if (bytes == NULL) {
+        return NULL;
+    }
+    (*env)->SetByteArrayRegion(env, bytes, 0, (jsize)len, (const jbyte *)data);
+    jstring s = (jstring)(*env)->CallStaticObjectMethod(env, g_native, g_utf8, bytes);
+    (*env)->DeleteLocalRef(env, bytes);
+    return s;
+}
+
+static jstring cstring(JNIEnv *env, const char *s) {
+    return utf8_string(env, s == NULL ? "" : s, s == NULL ? 0 : strlen(s));
+}
+
+/* Throws OctoException(status, message); message NULL means octo_last_error(). */
+static void throw_status(JNIEnv *env, int status, const char *message) {
+    if ((*env)->ExceptionCheck(env)) {
+        return;
+    }
+    jstring m = cstring(env, message != NULL ? message : octo_last_error());
+    if (m == NULL) {
+        return; /* an OutOfMemoryError is pending */
+    }
+    jobject ex = (*env)->NewObject(env, g_octo_exception, g_exception_new, (jint)status, m);
+    if (ex != NULL) {
+        (*env)->Throw(env, (jthrowable)ex);
+        (*env)->DeleteLocalRef(env, ex);
+    }
+    (*env)->DeleteLocalRef(env, m);
+}
+
+/* True (and an OctoException thrown) if `st` is not OK. */
+static int failed(JNIEnv *env, octo_status st) {
+    if (st == OCTO_STATUS_OK) {
+        return 0;
+    }
+    throw_status(env, (int)st, NULL);
+    return 1;
+}
+
+/* A NUL-terminated UTF-8 copy of a Java String (malloc'd; free it), or NULL with an exception. */
+static char *string_utf8(JNIEnv *env, jstring s, const char *what) {
+    if (s == NULL) {
+        char m[96];
+        snprintf(m, sizeof m, "%s is null", what);
+        throw_status(env, OCTO_STATUS_INVALID_ARGUMENT, m);
+        return NULL;
+    }
+    /* GetStringUTFChars gives modified UTF-8; real UTF-8 needs String.getBytes, done in Java for
+     * hot paths. Names and addresses here are ASCII in practice; supplementary characters and NUL
+     * are refused rather than sent wrong. */
+    const char *chars = (*env)->GetStringUTFChars(env, s, NULL);
+    if (chars == NULL) {
+        return NULL;
+    }
+    size_t n = strlen(chars);
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)chars[i] == 0xed && i + 1 < n && ((unsigned char)chars[i + 1] & 0xf0) == 0xa0) {
+            (*env)->ReleaseStringUTFChars(env, s, chars);
+            char m[96];
+            snprintf(m, sizeof m, "%s has characters outside the Basic Multilingual Plane", what);
+            throw_status(env, OCTO_STATUS_INVALID_ARGUMENT, m);
+            return NULL;
+        }
+    }
+    char *copy = malloc(n + 1);
+    if (copy != NULL) {
+        memcpy(copy, chars, n + 1);
+    }
+    (*env)->ReleaseStringUTFChars(env, s, chars);
+    if (copy == NULL) {
+        throw_status(env, OCTO_STATUS_INVALID_ARGUMENT, "out of memory");
+    }
+    return copy;
+}
+
+static void *ptr(jlong address) {
+    return (void *)(uintptr_t)address;
+}
+
+static jlong addr(const void *p) {
+    return (jlong)(uintptr_t)p;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The library                                                                                */
+
+static jstring n_version(JNIEnv *env, jclass c) {
+    return cstring(env, octo_version());
+}
+
+static jstring n_last_error(JNIEnv *env, jclass c) {
+    return cstring(env, octo_last_error());
+}
+
+static jstring n_status_name(JNIEnv *env, jclass c, jint code) {
+    return cstring(env, octo_status_name((uint32_t)code));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Engines                                                                                    */
+
+static jlong n_engine_new(JNIEnv *env, jclass c, jint shards, jboolean pin, jintArray cpus, jint ring_entries,
+                          jint max_frame_size, jint max_connections, jint max_in_flight, jint idle_timeout_ms,
+                          jint high_water, jint low_water) {
+    octo_engine_config config;
+    if (failed(env, octo_engine_config_default(&config))) {
+        return 0;
+    }
+    if (shards >= 0) config.shards = (uint32_t)shards;
+    config.pin_shards = pin == JNI_TRUE;
+    if (ring_entries >= 0) config.ring_entries = (uint32_t)ring_entries;
+    if (max_frame_size >= 0) config.max_frame_size = (uint32_t)max_frame_size;
+    if (max_connections >= 0) config.max_connections_per_shard = (uint32_t)max_connections;
+    if (max_in_flight >= 0) config.max_in_flight_per_connection = (uint32_t)max_in_flight;
+    if (idle_timeout_ms >= 0) config.idle_timeout_ms = (uint32_t)idle_timeout_ms;
+    if (high_water >= 0) config.write_high_water = (uint32_t)high_water;
+    if (low_water >= 0) config.write_low_water = (uint32_t)low_water;
+
+    uint32_t *cpu_ids = NULL;
+    if (cpus != NULL) {
+        jsize n = (*env)->GetArrayLength(env, cpus);
+        cpu_ids = calloc(n > 0 ? (size_t)n : 1, sizeof *cpu_ids);
+        if (cpu_ids == NULL) {
+            throw_status(env, OCTO_STATUS_INVALID_ARGUMENT, "out of memory");
+            return 0;
+        }
+        jint *ids = (*env)->GetIntArrayElements(env, cpus, NULL);
+        if (ids == NULL) {
+            free(cpu_ids);
+            return 0;
+        }
+        for (jsize i = 0; i < n; i++) {
+            cpu_ids[i] = (uint32_t)ids[i];
+        }
+        (*env)->ReleaseIntArrayElements(env, cpus, ids, JNI_ABORT);
+        config.cpus = cpu_ids;
+        config.cpus_len = (size_t)n;
+    }
+    octo_engine *engine = NULL;
+    octo_status st = octo_engine_new(&config, &engine);
+    free(cpu_ids);
+    return failed(env, st) ? 0 : addr(engine);
+}
+
+static jint n_engine_shard_count(JNIEnv *env, jclass c, jlong engine) {
+    return (jint)octo_engine_shard_count(ptr(engine));
+}
+
+static void n_engine_free(JNIEnv *env, jclass c, jlong engine) {
+    octo_engine_free(ptr(engine));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Servers and the calls they route                                                           */
+
+/* An answer given by the glue itself when Java cannot take the call. */
+static void answer_unhandled(octo_responder *responder, const char *why) {
+    octo_responder_error(responder, OCTO_STATUS_RPC_EXCEPTION, why);
+    octo_responder_free(responder);
+}
+
+/* octo_handler_fn: one call, on a shard thread. One upcall into Java (Service.dispatch) with
+ * everything it needs; the body crosses as a direct ByteBuffer over octo's memory. */
+static void on_call(void *user_data, const octo_request *request, octo_responder *responder) {
+    octo_request_info info;
+    if (octo_request_get_info(request, &info) != OCTO_STATUS_OK) {
+        answer_unhandled(responder, octo_last_error());
+        return;
+    }
+    JNIEnv *env = tls_env;
+    if (env == NULL) {
+        char name[32];
+        snprintf(name, sizeof name, "octo-shard-%u", info.shard);
+        env = thread_env(name);
+        if (env == NULL) {
+            answer_unhandled(responder, "the JVM could not attach this shard thread");
+            return;
+        }
+    }
+    /* NewDirectByteBuffer wants a non-NULL address even for an empty buffer. */
+    static uint8_t empty;
+    void *body_at = info.body != NULL ? (void *)info.body : (void *)&empty;
+    jobject body = (*env)->NewDirectByteBuffer(env, body_at, (jlong)info.body_len);
+    if (body == NULL) {
+        (*env)->ExceptionClear(env);
+        answer_unhandled(responder, "the JVM could not wrap the request body");
+        return;
+    }
+    jint flags = (info.one_way ? 1 : 0) | (info.framing == OCTO_FRAMING_THRIFT ? 2 : 0) | (jint)(info.shard << 8);
+    jint args_offset = info.args != NULL && info.body != NULL ? (jint)(info.args - info.body) : 0;
+    (*env)->CallBooleanMethod(env, (jobject)user_data, g_dispatch, addr(request), addr(responder), body,
+                              (jlong)info.sequence_id, (jint)info.thrift_seqid, (jint)info.timeout_ms, args_offset,
+                              flags);
+    if ((*env)->ExceptionCheck(env)) {
+        /* Service.dispatch catches every Throwable once it owns the responder; an exception here
+         * is an Error thrown on the way (e.g. out of memory). The responder may be Java's by now,
+         * so it is not freed here: at worst the call stays unanswered until its connection closes. */
+        (*env)->ExceptionClear(env);
+    }
+    (*env)->DeleteLocalRef(env, body);
+}
+
+/* octo_finalizer_fn: the service can no longer be called; drop the handler's global reference. */
+static void on_service_finalized(void *user_data) {
+    JNIEnv *env = thread_env("octo-finalizer");
+    if (env != NULL) {
+        (*env)->DeleteGlobalRef(env, (jobject)user_data);
+    }
+}
+
+static jlong n_server_new(JNIEnv *env, jclass c, jlong engine, jstring address) {
+    char *a = string_utf8(env, address, "address");
+    if (a == NULL) {
+        return 0;
+    }
+    octo_server *server = NULL;
+    octo_status st = octo_server_new(ptr(engine), a, &server);
+    free(a);
+    return failed(env, st) ? 0 : addr(server);
+}
+
+static void n_server_add_service(JNIEnv *env, jclass c, jlong server, jstring name, jobject service) {
+    if (service == NULL) {
+        throw_status(env, OCTO_STATUS_INVALID_ARGUMENT, "service is null");
+        return;
+    }
+    char *n = string_utf8(env, name, "name");
+    if (n == NULL) {
+        return;
+    }
+    jobject ref = (*env)->NewGlobalRef(env, service);
+    if (ref == NULL) {
+        free(n);
+        return;
+    }
+    octo_status st = octo_server_add_service(ptr(server), n, on_call, ref, on_service_finalized);
+    free(n);
+    if (st != OCTO_STATUS_OK) {
+        (*env)->DeleteGlobalRef(env, ref); /* octo keeps nothing on failure */
+        failed(env, st);
+    }
+}
+
+static void n_server_set_default_service(JNIEnv *env, jclass c, jlong server, jstring name) {
+    char *n = string_utf8(env, name, "name");
+    if (n == NULL) {
+        return;
+    }
+    octo_status st = octo_server_set_default_service(ptr(server), n);
+    free(n);
+    failed(env, st);
+}
+
+static void n_server_start(JNIEnv *env, jclass c, jlong server) {
+    failed(env, octo_server_start(ptr(server)));
+}
+
+static jint n_server_port(JNIEnv *env, jclass c, jlong server) {
+    uint16_t port = 0;
+    return failed(env, octo_server_port(ptr(server), &port)) ? 0 : (jint)port;
+}
+
+static jlongArray n_server_stats(JNIEnv *env, jclass c, jlong server) {
+    octo_server_stats s;
+    if (failed(env, octo_server_get_stats(ptr(server), &s))) {
+        return NULL;
+    }
+    jlong v[17] = {(jlong)s.connections_accepted, (jlong)s.connections_refused, (jlong)s.connections_open,
+                   (jlong)s.requests, (jlong)s.expired, (jlong)s.heartbeats, (jlong)s.closed_on_bad_input};
+    for (int i = 0; i < 10; i++) {
+        v[7 + i] = (jlong)s.answers_by_status[i];
+    }
+    jlongArray out = (*env)->NewLongArray(env, 17);
+    if (out != NULL) {
+        (*env)->SetLongArrayRegion(env, out, 0, 17, v);
+    }
+    return out;
+}
+
+static void n_server_shutdown(JNIEnv *env, jclass c, jlong server, jint deadline_ms) {
+    failed(env, octo_server_shutdown(ptr(server), deadline_ms < 0 ? 0u : (uint32_t)deadline_ms));
+}
+
+static void n_server_free(JNIEnv *env, jclass c, jlong server) {
+    octo_server_free(ptr(server));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The call a handler is running                                                              */
+
+/* A byte[] of the text, or NULL (no exception) when it is absent. */
+static jbyteArray str_bytes(JNIEnv *env, octo_str s) {
+    if (s.data == NULL) {
+        return NULL;
+    }
+    jsize n = s.len > INT32_MAX ? INT32_MAX : (jsize)s.len;
+    jbyteArray b = (*env)->NewByteArray(env, n);
+    if (b != NULL) {
+        (*env)->SetByteArrayRegion(env, b, 0, n, (const jbyte *)s.data);
+    }
+    return b;
+}
+
+/* Sets element i of `array` to `value` (may be NULL) and drops the local reference. */
+static int set_element(JNIEnv *env, jobjectArray array, jsize i, jobject value) {
+    (*env)->SetObjectArrayElement(env, array, i, value);
+    if (value != NULL) {
+        (*env)->DeleteLocalRef(env, value);
+    }
+    return !(*env)->ExceptionCheck(env);
+}
+
+static jobjectArray n_request_trace_info(JNIEnv *env, jclass c, jlong request) {
+    octo_trace_info t;
+    if (failed(env, octo_request_trace_info(ptr(request), &t)) || !t.present) {
+        return NULL;
+    }
+    jobjectArray out = (*env)->NewObjectArray(env, 9, g_byte_array, NULL);
+    if (out == NULL) {
+        return NULL;
+    }
+    octo_str strings[6] = {t.client_appkey, t.trace_id, t.span_id, t.root_message_id, t.current_message_id,
+                           t.server_message_id};
+    for (jsize i = 0; i < 6; i++) {
+        jbyteArray b = str_bytes(env, strings[i]);
+        if ((*env)->ExceptionCheck(env) || !set_element(env, out, i, b)) {
+            return NULL;
+        }
+    }
+    int8_t tri[2] = {t.debug, t.sample};
+    for (jsize i = 0; i < 2; i++) {
+        jbyteArray b = (*env)->NewByteArray(env, 1);
+        if (b == NULL) {
+            return NULL;
+        }
+        (*env)->SetByteArrayRegion(env, b, 0, 1, (const jbyte *)&tri[i]);
+        if (!set_element(env, out, 6 + i, b)) {
+            return NULL;
+        }
+    }
+    jbyteArray ip = str_bytes(env, t.client_ip);
+    if ((*env)->ExceptionCheck(env) || !set_element(env, out, 8, ip)) {
+        return NULL;
+    }
+    return out;
+}
+
+static jobjectArray n_request_context(JNIEnv *env, jclass c, jlong request, jint which) {
+    size_t len = 0;
+    if (failed(env, octo_request_context_len(ptr(request), (uint32_t)which, &len))) {
+        return NULL;
+    }
+    if (len > (size_t)(INT32_MAX / 2)) {
+        len = INT32_MAX / 2;
+    }
+    jobjectArray out = (*env)->NewObjectArray(env, (jsize)(2 * len), g_byte_array, NULL);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < len; i++) {
+        octo_str k, v;
+        if (failed(env, octo_request_context_at(ptr(request), (uint32_t)which, i, &k, &v))) {
+            return NULL;
+        }
+        jbyteArray kb = str_bytes(env, k);
+        if ((*env)->ExceptionCheck(env) || !set_element(env, out, (jsize)(2 * i), kb)) {
+            return NULL;
+        }
+        jbyteArray vb = str_bytes(env, v);
+        if ((*env)->ExceptionCheck(env) || !set_element(env, out, (jsize)(2 * i + 1), vb)) {
+            return NULL;
+        }
+    }
+    return out;
+}
+
+static jlong n_request_body_retain(JNIEnv *env, jclass c, jlong request) {
+    octo_buf *buf = NULL;
+    return failed(env, octo_request_body_retain(ptr(request), &buf)) ? 0 : addr(buf);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Responders: answer, then free, in one crossing                                             */
+
+static jint n_responder_reply(JNIEnv *env, jclass c, jlong responder, jint status, jobject body, jint position,
+                              jint length) {
+    octo_responder *r = ptr(responder);
+    uint8_t *data = body == NULL ? NULL : (*env)->GetDirectBufferAddress(env, body);
+    jlong capacity = body == NULL ? 0 : (*env)->GetDirectBufferCapacity(env, body);
+    octo_status st;
+    if (position < 0 || length < 0 || (jlong)position + (jlong)length > capacity || (data == NULL && length > 0)) {
+        octo_responder_error(r, OCTO_STATUS_RUNTIME_EXCEPTION, "the reply body was not a valid direct buffer");
+        st = OCTO_STATUS_INVALID_ARGUMENT;
+    } else {
+        st = octo_responder_reply(r, (uint32_t)status, data == NULL ? NULL : data + position, (size_t)length);
+    }
+    octo_responder_free(r);
+    return (jint)st;
+}
+
+static jint n_responder_reply_array(JNIEnv *env, jclass c, jlong responder, jint status, jbyteArray body,
+                                    jint offset, jint length) {
+    octo_responder *r = ptr(responder);
+    jsize n = body == NULL ? 0 : (*env)->GetArrayLength(env, body);
+    octo_status st;
+    if (offset < 0 || length < 0 || (jlong)offset + (jlong)length > (jlong)n) {
+        octo_responder_error(r, OCTO_STATUS_RUNTIME_EXCEPTION, "the reply body was out of its array's bounds");
+        st = OCTO_STATUS_INVALID_ARGUMENT;
+    } else if (length == 0) {
+        st = octo_responder_reply(r, (uint32_t)status, NULL, 0);
+    } else {
+        /* Critical: no copy of the array; octo copies the bytes out before this returns. */
+        uint8_t *data = (*env)->GetPrimitiveArrayCritical(env, body, NULL);
+        if (data == NULL) {
+            octo_responder_free(r);
+            return OCTO_STATUS_RPC_EXCEPTION;
+        }
+        st = octo_responder_reply(r, (uint32_t)status, data + offset, (size_t)length);
+        (*env)->ReleasePrimitiveArrayCritical(env, body, data, JNI_ABORT);
+    }
+    octo_responder_free(r);
+    return (jint)st;
+}
+
+static jint n_responder_error(JNIEnv *env, jclass c, jlong responder, jint status, jstring message) {
+    octo_responder *r = ptr(responder);
+    char *m = message == NULL ? NULL : string_utf8(env, message, "message");
+    if (message != NULL && m == NULL) {
+        (*env)->ExceptionClear(env); /* answer anyway, without the text */
+    }
+    octo_status st = octo_responder_error(r, (uint32_t)status, m);
+    free(m);
+    octo_responder_free(r);
+    return (jint)st;
+}
+
+static void n_responder_free(JNIEnv *env, jclass c, jlong responder) {
+    octo_responder_free(ptr(responder));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Buffers                                                                                    */
+
+static jobject n_buf_view(JNIEnv *env, jclass c, jlong buf) {
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    if (failed(env, octo_buf_data(ptr(buf), &data, &len)) || len == 0) {
+        return NULL;
+    }
+    return (*env)->NewDirectByteBuffer(env, (void *)data, (jlong)len);
+}
+
+static void n_buf_free(JNIEnv *env, jclass c, jlong buf) {
+    octo_buf_free(ptr(buf));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Registration                                                                               */
+
+#define NATIVE(name, sig, fn) {(char *)(name), (char *)(sig), (void *)(fn)}
+
+static const JNINativeMethod k_natives[] = {
+    NATIVE("version", "()Ljava/lang/String;", n_version),
+    NATIVE("lastError", "()Ljava/lang/String;", n_last_error),
+    NATIVE("statusName", "(I)Ljava/lang/String;", n_status_name),
+    NATIVE("engineNew", "(IZ[IIIIIIII)J", n_engine_new),
+    NATIVE("engineShardCount", "(J)I", n_engine_shard_count),
+    NATIVE("engineFree", "(J)V", n_engine_free),
+    NATIVE("serverNew", "(JLjava/lang/String;)J", n_server_new),
+    NATIVE("serverAddService", "(JLjava/lang/String;Lcom/meituan/octo/Service;)V", n_server_add_service),
+    NATIVE("serverSetDefaultService", "(JLjava/lang/String;)V", n_server_set_default_service),
+    NATIVE("serverStart", "(J)V", n_server_start),
+    NATIVE("serverPort", "(J)I", n_server_port),
+    NATIVE("serverStats", "(J)[J", n_server_stats),
+    NATIVE("serverShutdown", "(JI)V", n_server_shutdown),
+    NATIVE("serverFree", "(J)V", n_server_free),
+    NATIVE("requestTraceInfoRaw", "(J)[[B", n_request_trace_info),
+    NATIVE("requestContextRaw", "(JI)[[B", n_request_context),
+    NATIVE("requestBodyRetain", "(J)J", n_request_body_retain),
+    NATIVE("responderReply", "(JILjava/nio/ByteBuffer;II)I", n_responder_reply),
+    NATIVE("responderReplyArray", "(JI[BII)I", n_responder_reply_array),
+    NATIVE("responderError", "(JILjava/lang/String;)I", n_responder_error),
+    NATIVE("responderFree", "(J)V", n_responder_free),
+    NATIVE("bufView", "(J)Ljava/nio/ByteBuffer;", n_buf_view),
+    NATIVE("bufFree", "(J)V", n_buf_free),
+};
+
+static jclass global_class(JNIEnv *env, const char *name) {
+    jclass local = (*env)->FindClass(env, name);
+    if (local == NULL) {
+        return NULL;
+    }
+    jclass global = (jclass)(*env)->NewGlobalRef(env, local);
+    (*env)->DeleteLocalRef(env, local);
+    return global;
+}
+
+EXPORT jint JNI_OnLoad(JavaVM *vm, void *reserved) {
+    JNIEnv *env = NULL;
+    if ((*vm)->GetEnv(vm, (void **)&env, JNI_VERSION) != JNI_OK) {
+        return JNI_ERR;
+    }
+    g_vm = vm;
+    if (pthread_key_create(&g_detach_key, detach_at_exit) != 0) {
+        return JNI_ERR;
+    }
+    if (strcmp(octo_version(), OCTO_VERSION_STRING) != 0) {
+        fprintf(stderr, "octo-jni: libocto.so is version %s but the glue was built for %s\n", octo_version(),
+                OCTO_VERSION_STRING);
+        return JNI_ERR;
+    }
+    g_native = global_class(env, "com/meituan/octo/Native");
+    g_octo_exception = global_class(env, "com/meituan/octo/OctoException");
+    g_service = global_class(env, "com/meituan/octo/Service");
+    g_byte_array = global_class(env, "[B");
+    if (g_native == NULL || g_octo_exception == NULL || g_service == NULL || g_byte_array == NULL) {
+        return JNI_ERR;
+    }
+    g_exception_new = (*env)->GetMethodID(env, g_octo_exception, "<init>", "(ILjava/lang/String;)V");
+    g_utf8 = (*env)->GetStaticMethodID(env, g_native, "utf8", "([B)Ljava/lang/String;");
+    g_dispatch = (*env)->GetMethodID(env, g_service, "dispatch", "(JJLjava/nio/ByteBuffer;JIIII)Z");
+    if (g_exception_new == NULL || g_utf8 == NULL || g_dispatch == NULL) {
+        return JNI_ERR;
+    }
+    jint n = (jint)(sizeof k_natives / sizeof k_natives[0]);
+    if ((*env)->RegisterNatives(env, g_native, k_natives, n) != 0) {
+        return JNI_ERR;
+    }
+    return JNI_VERSION;
+}

@@ -1,0 +1,46 @@
+package com.meituan.octo;
+
+import java.nio.ByteBuffer;
+
+/**
+ * A service registered on a server: its name and handler, and the entry point the JNI glue calls
+ * on a shard thread for each call routed to it. The glue holds it through a global reference,
+ * deleted when octo finalizes the service (after the server is shut down or freed).
+ */
+final class Service {
+    private final String name;
+    private final OctoHandler handler;
+
+    Service(String name, OctoHandler handler) {
+        this.name = name;
+        this.handler = handler;
+    }
+
+    String name() {
+        return name;
+    }
+
+    /**
+     * Called by the glue for one call, on a shard thread. Returns true once it owns
+     * {@code responder} (it then answers or frees it exactly once); false or an exception tells the
+     * glue to free it.
+     */
+    boolean dispatch(long request, long responder, ByteBuffer body, long sequenceId, int thriftSeqid,
+            int timeoutMillis, int argsOffset, int flags) {
+        Responder r = new Responder(responder);
+        OctoRequest req = null;
+        try {
+            req = new OctoRequest(name, request, body.asReadOnlyBuffer(), sequenceId, thriftSeqid, timeoutMillis,
+                    argsOffset, flags);
+            handler.handle(req, r);
+            r.deferred();
+        } catch (Throwable t) {
+            r.fail(t);
+        } finally {
+            if (req != null) {
+                req.expire();
+            }
+        }
+        return true;
+    }
+}
