@@ -138,8 +138,11 @@ impl ClientConn {
         }
         let now = io.shard().refresh_now();
         if call.deadline <= now {
-            let late = now - call.deadline;
-            call.fail(CallError::timeout(late));
+            call.fail(CallError::new(
+                super::CallErrorKind::Timeout,
+                Status::TransportException,
+                "the call's deadline passed before it could be sent",
+            ));
             return Ok(());
         }
         let remaining = call.deadline - now;

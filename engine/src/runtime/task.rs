@@ -3,14 +3,16 @@
 //!
 //! A task is polled from the shard loop with the `&mut Shard` at hand; while it is polled,
 //! [`with_current_shard`] lends that shard to the code inside the future (how an async call
-//! reaches its connection without a mailbox hop). A waker posts one "poll again" closure to the
-//! task's shard (at most one queued per task); from other threads that is the usual mailbox hop.
+//! reaches its connection without a mailbox hop). Waking a task from another thread posts one
+//! "poll again" closure to its shard (the usual mailbox hop, at most one queued per task). Waking
+//! it on its own shard (an answer completed a call in the same loop turn) only appends it to the
+//! shard's ready list; one posted closure polls the whole list, however many tasks woke.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -36,11 +38,29 @@ thread_local! {
     static TASKS: RefCell<Tasks> = RefCell::new(Tasks::default());
     /// The shard whose task is being polled on this thread (null otherwise).
     static CURRENT: Cell<*mut Shard> = const { Cell::new(ptr::null_mut()) };
+    /// Tasks of this thread woken on this thread, waiting for the posted drain to poll them.
+    static READY: RefCell<Vec<(usize, u32)>> = const { RefCell::new(Vec::new()) };
+    /// True while a drain of READY is posted and has not run yet.
+    static DRAIN_POSTED: Cell<bool> = const { Cell::new(false) };
+    /// This thread's executor id (0 until first used).
+    static THREAD_ID: Cell<u64> = const { Cell::new(0) };
+}
+
+fn thread_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    THREAD_ID.with(|c| {
+        if c.get() == 0 {
+            c.set(NEXT.fetch_add(1, Ordering::Relaxed));
+        }
+        c.get()
+    })
 }
 
 struct TaskWaker {
     slot: usize,
     generation: u32,
+    /// The executor id of the shard thread that owns the task.
+    owner: u64,
     shard: ShardHandle,
     /// True while a poll of this task is queued on its shard.
     queued: AtomicBool,
@@ -56,11 +76,23 @@ impl Wake for TaskWaker {
             return;
         }
         let (slot, generation) = (self.slot, self.generation);
-        if self
-            .shard
-            .post(move |shard| poll_task(shard, slot, generation))
-            .is_err()
-        {
+        let posted = if thread_id() == self.owner {
+            READY.with(|r| r.borrow_mut().push((slot, generation)));
+            if DRAIN_POSTED.with(|d| d.replace(true)) {
+                Ok(())
+            } else {
+                let r = self.shard.post(drain_ready);
+                if r.is_err() {
+                    DRAIN_POSTED.with(|d| d.set(false));
+                    READY.with(|r| r.borrow_mut().retain(|t| *t != (slot, generation)));
+                }
+                r
+            }
+        } else {
+            self.shard
+                .post(move |shard| poll_task(shard, slot, generation))
+        };
+        if posted.is_err() {
             // The shard stopped (its tasks are dropped with it), or its mailbox is full on the
             // shard's own thread: allow a later wake to try again.
             self.queued.store(false, Ordering::Release);
@@ -89,6 +121,7 @@ pub fn spawn_local(shard: &mut ShardCore, future: impl Future<Output = ()> + 'st
         let waker = Arc::new(TaskWaker {
             slot,
             generation: e.generation,
+            owner: thread_id(),
             shard: handle,
             queued: AtomicBool::new(true),
         });
@@ -97,6 +130,23 @@ pub fn spawn_local(shard: &mut ShardCore, future: impl Future<Output = ()> + 'st
         (slot, e.generation)
     });
     shard.defer(move |shard| poll_task(shard, slot, generation));
+}
+
+/// Polls every task woken on this shard since the last drain (and those they wake meanwhile).
+fn drain_ready(shard: &mut Shard) {
+    DRAIN_POSTED.with(|d| d.set(false));
+    let mut batch = READY.with(|r| std::mem::take(&mut *r.borrow_mut()));
+    for &(slot, generation) in &batch {
+        poll_task(shard, slot, generation);
+    }
+    // Keep the buffer's capacity for the next drain.
+    batch.clear();
+    READY.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.is_empty() {
+            *r = batch;
+        }
+    });
 }
 
 fn poll_task(shard: &mut Shard, slot: usize, generation: u32) {
