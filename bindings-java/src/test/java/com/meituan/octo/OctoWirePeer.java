@@ -21,10 +21,10 @@ import org.apache.thrift.transport.TMemoryBuffer;
  * (PROTOCOL.md section 2) whose Header is serialized by Apache Thrift's generated code for
  * idl/octo.thrift, and reads the answers back the same way.
  */
-final class OctoWirePeer implements AutoCloseable {
+public final class OctoWirePeer implements AutoCloseable {
     /** One answer: the ResponseInfo and the Thrift message in the body. */
-    record Answer(ResponseInfo info, byte[] body) {
-        int status() {
+    public record Answer(ResponseInfo info, byte[] body) {
+        public int status() {
             return info.getStatus();
         }
     }
@@ -33,7 +33,7 @@ final class OctoWirePeer implements AutoCloseable {
     private final DataInputStream in;
     private final DataOutputStream out;
 
-    OctoWirePeer(int port) throws IOException {
+    public OctoWirePeer(int port) throws IOException {
         socket = new Socket("127.0.0.1", port);
         socket.setSoTimeout(30_000);
         socket.setTcpNoDelay(true);
@@ -42,7 +42,7 @@ final class OctoWirePeer implements AutoCloseable {
     }
 
     /** Sends one request frame: {@code header} then {@code body} (a whole Thrift message). */
-    void send(Header header, byte[] body) throws IOException, TException {
+    public void send(Header header, byte[] body) throws IOException, TException {
         byte[] h = new TSerializer(new TBinaryProtocol.Factory()).serialize(header);
         out.writeShort(0xABBA);
         out.writeByte(0);
@@ -55,7 +55,7 @@ final class OctoWirePeer implements AutoCloseable {
     }
 
     /** Reads one answer frame. */
-    Answer receive() throws IOException, TException {
+    public Answer receive() throws IOException, TException {
         int magic = in.readUnsignedShort();
         if (magic != 0xABBA) {
             throw new IOException("not an OCTO frame: magic " + Integer.toHexString(magic));
@@ -75,20 +75,20 @@ final class OctoWirePeer implements AutoCloseable {
     }
 
     /** A call of {@code service} with the Thrift message {@code body}; returns its answer. */
-    Answer call(String service, long sequenceId, byte[] body) throws IOException, TException {
+    public Answer call(String service, long sequenceId, byte[] body) throws IOException, TException {
         send(request(service, sequenceId, false), body);
         return receive();
     }
 
     /** A request header (messageType 0) with the given contexts. */
-    static Header request(String service, long sequenceId, boolean oneWay) {
+    public static Header request(String service, long sequenceId, boolean oneWay) {
         Header h = new Header();
         h.setMessageType((byte) 0);
         h.setRequestInfo(new RequestInfo(service, sequenceId, (byte) (oneWay ? 1 : 0), 1000));
         return h;
     }
 
-    static Header request(String service, long sequenceId, Map<String, String> global, Map<String, String> local) {
+    public static Header request(String service, long sequenceId, Map<String, String> global, Map<String, String> local) {
         Header h = request(service, sequenceId, false);
         h.setGlobalContext(global);
         h.setLocalContext(local);
@@ -96,19 +96,19 @@ final class OctoWirePeer implements AutoCloseable {
     }
 
     /** The Thrift CALL message a generated client sends for {@code send} (e.g. {@code c -> c.send_echo("hi")}). */
-    static byte[] callMessage(ThriftSend send) throws TException {
+    public static byte[] callMessage(ThriftSend send) throws TException {
         TMemoryBuffer buffer = new TMemoryBuffer(64);
         send.send(new TBinaryProtocol(buffer));
         return Arrays.copyOf(buffer.getArray(), buffer.length());
     }
 
     /** Writes a call with a generated client's send_ method onto a protocol. */
-    interface ThriftSend {
+    public interface ThriftSend {
         void send(TBinaryProtocol protocol) throws TException;
     }
 
     /** The body of an answer as a Thrift protocol to read with a generated client's recv_ method. */
-    static TBinaryProtocol replyProtocol(byte[] body) throws TException {
+    public static TBinaryProtocol replyProtocol(byte[] body) throws TException {
         TMemoryBuffer buffer = new TMemoryBuffer(body.length);
         buffer.write(body);
         return new TBinaryProtocol(buffer);
@@ -119,7 +119,7 @@ final class OctoWirePeer implements AutoCloseable {
     }
 
     /** The next byte, or -1 once the server closed the connection. */
-    int readEnd() throws IOException {
+    public int readEnd() throws IOException {
         return in.read();
     }
 
