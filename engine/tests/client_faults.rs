@@ -144,6 +144,34 @@ fn garbage(mut s: std::net::TcpStream, stop: &AtomicBool) {
     }
 }
 
+/// A listening socket whose accept queue is full: new connects get no answer to their SYN, so
+/// they neither succeed nor fail until the connecting side gives up.
+struct FullBacklog {
+    addr: SocketAddr,
+    _listener: TcpListener,
+    _fillers: Vec<std::net::TcpStream>,
+}
+
+fn full_backlog() -> FullBacklog {
+    use std::os::fd::AsRawFd;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    // SAFETY: plain listen(2) on a socket this function owns; a backlog of 0 keeps one slot.
+    assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..16 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => fillers.push(s),
+            Err(_) => break, // the queue is full
+        }
+    }
+    FullBacklog {
+        addr,
+        _listener: listener,
+        _fillers: fillers,
+    }
+}
+
 type Events = Arc<Mutex<Vec<ClientEvent>>>;
 
 fn recorder() -> (Events, impl Fn(&ClientEvent) + Send + Sync + 'static) {
@@ -458,4 +486,38 @@ fn two_hundred_clients_spread_their_reconnects_after_a_restart() {
         again.stats().connections_open == CLIENTS as u64
     });
     drop(clients);
+}
+
+#[test]
+fn a_connect_that_gets_no_answer_times_out_and_fails_the_calls_waiting_for_it() {
+    let peer = full_backlog();
+    let (events, hook) = recorder();
+    let client_engine = engine();
+    let client = Client::builder(SERVICE)
+        .endpoint(peer.addr, Framing::Octo)
+        .pool_size(1)
+        .connect_timeout(Duration::from_millis(200))
+        .backoff(Backoff {
+            base: Duration::from_secs(5),
+            cap: Duration::from_secs(5),
+        })
+        .on_event(hook)
+        .build(client_engine.runtime())
+        .unwrap();
+    let started = Instant::now();
+    let e = client
+        .call_blocking(Request::echo(b"hello?").timeout(Duration::from_secs(10)))
+        .unwrap_err();
+    assert_eq!(e.kind(), CallErrorKind::NoEndpoint, "{e}");
+    assert_eq!(e.status(), Status::TransportException);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "failed at the connect timeout"
+    );
+    let ev = events.lock().unwrap().clone();
+    assert!(
+        ev.iter().any(|e| matches!(e,
+            ClientEvent::ConnectFailed { reason, .. } if reason.contains("timed out"))),
+        "{ev:?}"
+    );
 }

@@ -133,7 +133,10 @@ impl ClientConn {
         if !self.open || io.is_closing() || self.failure.is_some() {
             return Err(call);
         }
-        if call.done.is_some() && self.pending.len() >= self.config.max_in_flight_per_conn {
+        // Full: at the in-flight limit, or the peer is not reading what was already written.
+        if call.done.is_some() && self.pending.len() >= self.config.max_in_flight_per_conn
+            || io.is_write_blocked()
+        {
             return Err(call);
         }
         let now = io.shard().refresh_now();

@@ -5,7 +5,7 @@
 //! registry by client id): no lock is taken on the way from a call to its connection.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,7 +20,9 @@ use crate::proto::Status;
 
 thread_local! {
     /// The clients present on this (shard) thread, by client id.
-    static REGISTRY: RefCell<Vec<(u64, Rc<RefCell<ShardClient>>)>> = const { RefCell::new(Vec::new()) };
+    static REGISTRY: RefCell<HashMap<u64, Rc<RefCell<ShardClient>>>> = RefCell::new(HashMap::new());
+    /// Ids of clients closed on this thread: a late call for one must not start it again.
+    static CLOSED: RefCell<HashSet<u64>> = RefCell::new(HashSet::new());
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +72,8 @@ impl ShardClient {
         if let Some(sc) = Self::find(client_id) {
             return sc;
         }
-        let pool = config.pool_size.max(1);
+        let closed = CLOSED.with(|c| c.borrow().contains(&client_id));
+        let pool = if closed { 0 } else { config.pool_size.max(1) };
         let sc = Rc::new(RefCell::new(ShardClient {
             config: config.clone(),
             slots: config
@@ -90,9 +93,13 @@ impl ShardClient {
             waiting: VecDeque::new(),
             next_waiting_id: 0,
             jitter: Jitter::new(client_id ^ ((shard.id() as u64) << 48)),
-            closed: false,
+            closed,
         }));
-        REGISTRY.with(|r| r.borrow_mut().push((client_id, sc.clone())));
+        if closed {
+            // Not registered: every call on it fails with Shutdown.
+            return sc;
+        }
+        REGISTRY.with(|r| r.borrow_mut().insert(client_id, sc.clone()));
         for ep in 0..config.endpoints.len() {
             for slot in 0..pool {
                 Self::connect(shard, &sc, ep, slot);
@@ -103,12 +110,7 @@ impl ShardClient {
 
     /// The client `client_id` on the current thread, if it is present.
     pub fn find(client_id: u64) -> Option<Rc<RefCell<ShardClient>>> {
-        REGISTRY.with(|r| {
-            r.borrow()
-                .iter()
-                .find(|(id, _)| *id == client_id)
-                .map(|(_, sc)| sc.clone())
-        })
+        REGISTRY.with(|r| r.borrow().get(&client_id).cloned())
     }
 
     pub fn is_closed(&self) -> bool {
@@ -344,10 +346,10 @@ impl ShardClient {
     /// Tears this client down on this shard: stops reconnecting, closes its connections (their
     /// calls fail with Shutdown) and fails the calls that were waiting.
     pub fn close(shard: &mut Shard, client_id: u64) {
-        let Some(sc) = Self::find(client_id) else {
+        CLOSED.with(|c| c.borrow_mut().insert(client_id));
+        let Some(sc) = REGISTRY.with(|r| r.borrow_mut().remove(&client_id)) else {
             return;
         };
-        REGISTRY.with(|r| r.borrow_mut().retain(|(id, _)| *id != client_id));
         let (conns, waiting) = {
             let mut me = sc.borrow_mut();
             me.closed = true;
