@@ -15,32 +15,44 @@ use crate::load::{self, LoadSpec, Proto};
 struct ServerKind {
     name: &'static str,
     args: &'static [&'static str],
+    env: &'static [(&'static str, &'static str)],
 }
 
 const SERVERS: &[ServerKind] = &[
     ServerKind {
         name: "octo",
         args: &["--runtime", "octo", "--mode", "echo", "--taskrun", "defer"],
+        env: &[],
     },
     ServerKind {
         name: "octo-coop",
         args: &["--runtime", "octo", "--mode", "echo", "--taskrun", "coop"],
+        env: &[],
     },
     ServerKind {
         name: "octo-plain",
         args: &["--runtime", "octo", "--mode", "echo", "--taskrun", "plain"],
+        env: &[],
     },
     ServerKind {
         name: "octo-raw",
         args: &["--runtime", "octo", "--mode", "raw", "--taskrun", "defer"],
+        env: &[],
+    },
+    ServerKind {
+        name: "octo-nopollfirst",
+        args: &["--runtime", "octo", "--mode", "echo", "--taskrun", "defer"],
+        env: &[("OCTO_RECV_POLL_FIRST", "0")],
     },
     ServerKind {
         name: "tokio",
         args: &["--runtime", "tokio", "--mode", "echo"],
+        env: &[],
     },
     ServerKind {
         name: "tokio-raw",
         args: &["--runtime", "tokio", "--mode", "raw"],
+        env: &[],
     },
 ];
 
@@ -77,6 +89,7 @@ fn start(kind: &ServerKind, cpu: usize, nice: i32) -> Result<Running, String> {
             &cpu.to_string(),
         ])
         .args(kind.args)
+        .envs(kind.env.iter().copied())
         .stdout(Stdio::piped())
         .stdin(Stdio::null())
         .spawn()
@@ -252,7 +265,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         .collect::<Result<_, String>>()?;
     let wanted: Vec<&str> = args
         .str("servers")
-        .unwrap_or("octo,octo-coop,octo-plain,octo-raw,tokio,tokio-raw")
+        .unwrap_or("octo,octo-nopollfirst,octo-coop,octo-plain,octo-raw,tokio,tokio-raw")
         .split(',')
         .collect();
     let servers: Vec<&ServerKind> = SERVERS

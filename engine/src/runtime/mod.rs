@@ -110,6 +110,10 @@ pub struct RuntimeConfig {
     pub task_run: TaskRun,
     /// Capacity of each shard's mailbox (closures posted from other threads).
     pub mailbox_capacity: usize,
+    /// After a receive that emptied the socket, arm the next one with IORING_RECVSEND_POLL_FIRST
+    /// (wait for data, skip the receive attempt that would fail). Default from
+    /// `OCTO_RECV_POLL_FIRST` (`0` or `1`), else on.
+    pub recv_poll_first: bool,
     /// Thread name prefix.
     pub name: String,
 }
@@ -124,6 +128,9 @@ impl Default for RuntimeConfig {
             ring_entries: 1024,
             task_run: TaskRun::from_env(),
             mailbox_capacity: 64 * 1024,
+            recv_poll_first: std::env::var("OCTO_RECV_POLL_FIRST")
+                .map(|v| v != "0")
+                .unwrap_or(true),
             name: "octo-shard".to_string(),
         }
     }
@@ -171,6 +178,7 @@ impl Runtime {
             let (ready_tx, ready_rx) = mpsc::channel::<io::Result<TaskRun>>();
             let entries = config.ring_entries;
             let want = config.task_run;
+            let poll_first = config.recv_poll_first;
             let shard_handle = handle.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("{}-{}", config.name, id))
@@ -182,7 +190,7 @@ impl Runtime {
                     match shard::build_ring(entries, want) {
                         Ok((ring, mode)) => {
                             let _ = ready_tx.send(Ok(mode));
-                            Shard::new(id, ring, mode, shard_handle, rx).run();
+                            Shard::new(id, ring, mode, poll_first, shard_handle, rx).run();
                         }
                         Err(e) => {
                             shard_handle.mark_stopped();

@@ -138,6 +138,9 @@ const OP_CANCEL: u64 = 6;
 
 const MAX_SLOTS: usize = 1 << 24;
 
+/// IORING_RECVSEND_POLL_FIRST (linux/io_uring.h), in the SQE's ioprio field of a recv.
+const RECVSEND_POLL_FIRST: u16 = 1;
+
 fn pack(op: u64, slot: u32, generation: u32) -> u64 {
     (op << 56) | ((generation as u64) << 24) | slot as u64
 }
@@ -188,6 +191,8 @@ pub(crate) struct ConnState {
     reason: Option<CloseReason>,
     read_hint: usize,
     read_size: usize,
+    /// The last receive left the socket empty (it returned less than offered).
+    drained: bool,
     opts: ConnOptions,
     connect_addr: Option<Box<(libc::sockaddr_storage, libc::socklen_t)>>,
     connect_timer: Option<TimerId>,
@@ -217,6 +222,7 @@ impl ConnState {
             reason: None,
             read_hint: 0,
             read_size: opts.min_read.max(64),
+            drained: false,
             opts,
             connect_addr: None,
             connect_timer: None,
@@ -264,6 +270,7 @@ pub struct ShardCore {
     deferred: VecDeque<LocalTask>,
     stopping: bool,
     task_run: TaskRun,
+    recv_poll_first: bool,
     conn_count: usize,
     locals: Vec<Box<dyn Any>>,
 }
@@ -533,6 +540,7 @@ impl Shard {
         id: usize,
         ring: IoUring,
         task_run: TaskRun,
+        recv_poll_first: bool,
         handle: ShardHandle,
         mailbox: Receiver<Task>,
     ) -> Shard {
@@ -546,6 +554,7 @@ impl Shard {
                 deferred: VecDeque::new(),
                 stopping: false,
                 task_run,
+                recv_poll_first,
                 conn_count: 0,
                 locals: Vec::new(),
             },
@@ -896,6 +905,7 @@ impl Shard {
             if n == offered && st.read_size < st.opts.max_read {
                 st.read_size = (st.read_size * 2).min(st.opts.max_read);
             }
+            st.drained = n < offered;
             if !st.input.is_empty() {
                 // Cannot happen (input is lent whole to the kernel); keep the order regardless.
                 let tail = buf.split();
@@ -1200,7 +1210,15 @@ impl Shard {
         st.receiving = mem::take(&mut buf);
         st.recv_inflight = true;
         st.recv_cancelled = false;
+        // After a receive that emptied the socket, the next one would almost surely find nothing:
+        // ask the kernel to wait for data first instead of trying (and failing) a receive.
+        let ioprio = if st.drained && self.core.recv_poll_first {
+            RECVSEND_POLL_FIRST
+        } else {
+            0
+        };
         let entry = opcode::Recv::new(types::Fd(st.raw_fd), ptr, len)
+            .ioprio(ioprio)
             .build()
             .user_data(pack(OP_RECV, slot, generation));
         self.core.push(entry);
