@@ -12,11 +12,16 @@
 #include <unistd.h>
 
 #include <thrift/protocol/TBinaryProtocol.h>
+#include <thrift/server/TNonblockingServer.h>
 #include <thrift/transport/TBufferTransports.h>
+#include <thrift/transport/TNonblockingServerSocket.h>
 #include <thrift/transport/TSocket.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -57,6 +62,56 @@ struct ThriftSocketClient {
   std::shared_ptr<apache::thrift::transport::TSocket> socket;
   std::shared_ptr<apache::thrift::transport::TTransport> transport;
   std::unique_ptr<octo_idl::EchoClient> client;
+};
+
+/// Apache Thrift's own TNonblockingServer (libevent, framed, TBinaryProtocol) serving Echo on a
+/// free loopback port, on a thread of its own; stopped on destruction.
+class ThriftNonblockingEchoServer {
+ public:
+  ThriftNonblockingEchoServer() : handler_(std::make_shared<EchoHandler>()) {
+    auto socket =
+        std::make_shared<apache::thrift::transport::TNonblockingServerSocket>("127.0.0.1", 0);
+    server_ = std::make_unique<apache::thrift::server::TNonblockingServer>(
+        std::make_shared<octo_idl::EchoProcessor>(handler_),
+        std::make_shared<apache::thrift::protocol::TBinaryProtocolFactory>(), socket);
+    server_->setServerEventHandler(std::make_shared<Ready>(this, socket));
+    thread_ = std::thread([this] { server_->serve(); });
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, std::chrono::seconds(30), [this] { return port_ != 0; })) {
+      throw std::runtime_error("TNonblockingServer did not start");
+    }
+  }
+  ~ThriftNonblockingEchoServer() {
+    server_->stop();
+    thread_.join();
+  }
+  uint16_t port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  EchoHandler& handler() { return *handler_; }
+
+ private:
+  class Ready : public apache::thrift::server::TServerEventHandler {
+   public:
+    Ready(ThriftNonblockingEchoServer* owner,
+          std::shared_ptr<apache::thrift::transport::TNonblockingServerSocket> socket)
+        : owner_(owner), socket_(std::move(socket)) {}
+    void preServe() override {
+      std::lock_guard<std::mutex> lock(owner_->mu_);
+      owner_->port_ = static_cast<uint16_t>(socket_->getListenPort());
+      owner_->cv_.notify_all();
+    }
+
+   private:
+    ThriftNonblockingEchoServer* owner_;
+    std::shared_ptr<apache::thrift::transport::TNonblockingServerSocket> socket_;
+  };
+
+  std::shared_ptr<EchoHandler> handler_;
+  std::unique_ptr<apache::thrift::server::TNonblockingServer> server_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint16_t port_ = 0;
 };
 
 /// A child process whose stdout is read line by line; SIGTERM and reaped on destruction.

@@ -6,6 +6,8 @@
 
 #include <thrift/TApplicationException.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -115,6 +117,61 @@ TEST_F(ThriftServerTest, ManyClientsAtOnceAllGetTheirOwnAnswers) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_EQ(handler->calls.load(), kClients * kCalls);
+}
+
+/// Echo whose calls block until `parties` of them are inside at once.
+class BarrierEchoHandler : public octo_idl::EchoIf {
+ public:
+  explicit BarrierEchoHandler(int parties) : parties_(parties) {}
+  void echo(std::string& result, const std::string& message) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++inside_;
+    cv_.notify_all();
+    if (!cv_.wait_for(lock, std::chrono::seconds(60), [this] { return inside_ >= parties_; })) {
+      throw std::runtime_error("the other calls never arrived");
+    }
+    result = message;
+  }
+
+ private:
+  int parties_;
+  int inside_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+};
+
+TEST(ThriftServerWorkers, BlockingHandlersRunOnWorkersWithoutStallingTheShard) {
+  constexpr int kCallers = 4;
+  octo::thrift::Workers workers(kCallers);
+  octo::Engine engine(octo::EngineConfig().shards(1).pin_shards(false));
+  octo::thrift::Server server(
+      engine, "127.0.0.1:0", "Echo",
+      std::make_shared<octo_idl::EchoProcessor>(std::make_shared<BarrierEchoHandler>(kCallers)),
+      workers.executor());
+  server.start();
+  std::vector<std::thread> callers;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < kCallers; ++i) {
+    callers.emplace_back([&, i] {
+      ThriftSocketClient client(server.port());
+      if (client.echo(std::to_string(i)) == std::to_string(i)) ok.fetch_add(1);
+    });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(ok.load(), kCallers);
+}
+
+TEST(ThriftServerWorkers, AFullWorkerQueueAnswersDegradeException) {
+  octo::thrift::Workers workers(1, /*max_queued=*/0);
+  octo::Engine engine(octo::EngineConfig().shards(1).pin_shards(false));
+  octo::thrift::Server server(
+      engine, "127.0.0.1:0", "Echo",
+      std::make_shared<octo_idl::EchoProcessor>(std::make_shared<EchoHandler>()),
+      workers.executor());
+  server.start();
+  ThriftSocketClient client(server.port());
+  EXPECT_THROW(client.echo("x"), TApplicationException);
+  EXPECT_EQ(server.stats().answers_by_status[6], 1u);
 }
 
 }  // namespace

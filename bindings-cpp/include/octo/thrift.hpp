@@ -33,11 +33,17 @@
 #include <thrift/transport/TVirtualTransport.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <functional>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 namespace octo {
 namespace thrift {
@@ -237,31 +243,121 @@ inline void process(apache::thrift::TProcessor& processor, std::string_view body
   }
 }
 
-/// An octo Handler that runs `processor` inline on the shard thread that received the call
-/// (the fastest way; the processor's handler must not block). The octo::Request is the
-/// processor's connection context.
-inline Handler processor_handler(std::shared_ptr<apache::thrift::TProcessor> processor) {
-  return [processor = std::move(processor)](const Request& request, Responder& responder) {
-    process(*processor, request.body(), request.one_way(), responder,
-            const_cast<Request*>(&request));
+/// Where a processor runs when its handler may block: a function that runs a task on some other
+/// thread (or throws to refuse it). Empty: inline on the shard thread.
+using Executor = std::function<void(std::function<void()> task)>;
+
+/// An octo Handler that runs `processor` for each call: inline on the shard thread that
+/// received it when `executor` is empty (the fastest way; the processor's handler must not
+/// block), else on the executor (the body is kept without a copy; the answer goes back from
+/// that thread; a refused task is answered with DegradeException). Inline, the octo::Request
+/// is the processor's connection context.
+inline Handler processor_handler(std::shared_ptr<apache::thrift::TProcessor> processor,
+                                 Executor executor = {}) {
+  if (!executor) {
+    return [processor = std::move(processor)](const Request& request, Responder& responder) {
+      process(*processor, request.body(), request.one_way(), responder,
+              const_cast<Request*>(&request));
+    };
+  }
+  return [processor = std::move(processor), executor = std::move(executor)](
+             const Request& request, Responder& responder) {
+    auto body = std::make_shared<Buffer>(request.retain_body());
+    auto answer = std::make_shared<Responder>(std::move(responder));
+    bool one_way = request.one_way();
+    try {
+      executor([processor, body, answer, one_way] {
+        try {
+          process(*processor, body->view(), one_way, *answer);
+        } catch (const std::exception& e) {
+          if (*answer) answer->error(Status::RuntimeException, e.what());
+        }
+      });
+    } catch (const std::exception& e) {
+      answer->error(Status::DegradeException, std::string("the executor refused the call: ") +
+                                                  e.what());
+    }
   };
 }
 
+/// A fixed set of threads running tasks from a bounded queue: an Executor for processors whose
+/// handlers block (as Whale's worker threads). A full queue refuses the task (the call is
+/// answered with DegradeException). Stops and joins its threads on destruction, after the
+/// queued tasks ran.
+class Workers {
+ public:
+  explicit Workers(size_t threads, size_t max_queued = 4096) : max_queued_(max_queued) {
+    for (size_t i = 0; i < std::max<size_t>(threads, 1); ++i) {
+      threads_.emplace_back([this] { run(); });
+    }
+  }
+  ~Workers() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  Workers(const Workers&) = delete;
+  Workers& operator=(const Workers&) = delete;
+
+  /// Queues `task`; throws Error(Busy) when the queue is full or the workers are stopping.
+  void post(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_ || queue_.size() >= max_queued_) {
+        throw Error(Status::Busy, "the worker queue is full");
+      }
+      queue_.push_back(std::move(task));
+    }
+    cv_.notify_one();
+  }
+
+  /// This pool as an Executor (the pool must outlive the servers using it).
+  Executor executor() {
+    return [this](std::function<void()> task) { post(std::move(task)); };
+  }
+
+ private:
+  void run() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        task = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      task();
+    }
+  }
+
+  size_t max_queued_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
 /// Whale's server class on octo: a port on every shard of an Engine serving generated Thrift
 /// processors, for OCTO callers (routed by service name) and plain framed Thrift callers (the
-/// default service: the first one given). Processors run inline on shard threads: their
-/// handlers must not block (hand slow work to your own threads).
+/// default service: the first one given). Without an executor, processors run inline on shard
+/// threads and their handlers must not block; with one (e.g. Workers), they run there.
 class Server {
  public:
   Server(Engine engine, const std::string& address, const std::string& service,
-         std::shared_ptr<apache::thrift::TProcessor> processor)
+         std::shared_ptr<apache::thrift::TProcessor> processor, Executor executor = {})
       : server_(std::move(engine), address) {
-    add(service, std::move(processor));
+    add(service, std::move(processor), std::move(executor));
   }
 
   /// Serves another processor on the same port, as service `name`.
-  Server& add(const std::string& name, std::shared_ptr<apache::thrift::TProcessor> processor) {
-    server_.service(name, processor_handler(std::move(processor)));
+  Server& add(const std::string& name, std::shared_ptr<apache::thrift::TProcessor> processor,
+              Executor executor = {}) {
+    server_.service(name, processor_handler(std::move(processor), std::move(executor)));
     return *this;
   }
   Server& default_service(const std::string& name) {
