@@ -570,11 +570,7 @@ fn a_protostuff_body_is_answered_with_status_5() {
 /// Calls kept open by the "Later" service: the responder and the message to echo.
 type Pending = Arc<Mutex<Vec<(Responder, Vec<u8>)>>>;
 
-fn deferred_server(
-    engine: &Engine,
-    limits: Limits,
-    pending: Pending,
-) -> Server {
+fn deferred_server(engine: &Engine, limits: Limits, pending: Pending) -> Server {
     Server::builder(engine)
         .listen("127.0.0.1:0".parse().unwrap())
         .limits(limits)
