@@ -62,6 +62,12 @@ public final class NativeLibrary {
         return source;
     }
 
+    /** The version of the loaded libocto ("MAJOR.MINOR.PATCH"), loading it first if needed. */
+    public static String version() {
+        load();
+        return Native.version();
+    }
+
     /** The platform directory name used in the jar, e.g. {@code linux-x86_64}. */
     static String platform() {
         String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);

@@ -1,0 +1,40 @@
+package com.meituan.octo;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.meituan.octo.peers.RustBench;
+import com.meituan.octo.thrift.ThriftService;
+import java.util.Map;
+import octo.idl.Echo;
+import org.junit.jupiter.api.Test;
+
+/** Java and Rust octo peers talk to each other as real processes. */
+class CrossLanguageTest {
+    private static OctoServer javaEchoServer() {
+        return OctoServer.builder()
+                .host("127.0.0.1")
+                .shards(1)
+                .service("Echo", new ThriftService(new Echo.Processor<Echo.Iface>(message -> message)))
+                .build()
+                .start();
+    }
+
+    @Test
+    void theRustLoadGeneratorGetsEveryOctoAnswerRightFromAJavaServer() throws Exception {
+        try (OctoServer s = javaEchoServer()) {
+            Map<String, Double> r = RustBench.load(s.port(), "octo", "Echo", 4, 4, 0.5, 0.1);
+            assertTrue(r.get("requests") > 0, r.toString());
+            assertEquals(0.0, r.get("errors"), r.toString());
+        }
+    }
+
+    @Test
+    void theRustLoadGeneratorGetsEveryNativeThriftAnswerRightFromAJavaServer() throws Exception {
+        try (OctoServer s = javaEchoServer()) {
+            Map<String, Double> r = RustBench.load(s.port(), "thrift", "Echo", 4, 4, 0.5, 0.1);
+            assertTrue(r.get("requests") > 0, r.toString());
+            assertEquals(0.0, r.get("errors"), r.toString());
+        }
+    }
+}

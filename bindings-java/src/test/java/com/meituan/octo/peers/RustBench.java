@@ -1,0 +1,124 @@
+package com.meituan.octo.peers;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * octo's Rust bench binary (bench/, {@code octo-bench}) as real processes for cross-language tests:
+ * the Rust Echo server ({@code serve}) and the Rust load generator ({@code load}). The binary is
+ * built once per test run with {@code cargo build --release -p octo-bench} (a no-op when fresh).
+ */
+public final class RustBench {
+    private static Path binary;
+
+    private RustBench() {}
+
+    /** The repository root (OCTO_ROOT, set by the pom; else the parent of the working directory). */
+    public static Path root() {
+        String r = System.getenv("OCTO_ROOT");
+        return (r != null ? Path.of(r) : Path.of("..")).toAbsolutePath().normalize();
+    }
+
+    /** The octo-bench binary, built if needed. */
+    public static synchronized Path binary() throws IOException, InterruptedException {
+        if (binary != null) {
+            return binary;
+        }
+        String targetDir = System.getenv("CARGO_TARGET_DIR");
+        Path target = targetDir != null ? Path.of(targetDir) : root().resolve("target");
+        Path log = Files.createTempFile("octo-bench-build", ".log");
+        Process p = new ProcessBuilder("cargo", "build", "--release", "-q", "-p", "octo-bench")
+                .directory(root().toFile())
+                .redirectErrorStream(true)
+                .redirectOutput(log.toFile())
+                .start();
+        if (!p.waitFor(15, TimeUnit.MINUTES) || p.exitValue() != 0) {
+            p.destroyForcibly();
+            throw new IOException("cargo build -p octo-bench failed:\n" + Files.readString(log));
+        }
+        Files.deleteIfExists(log);
+        binary = target.resolve("release").resolve("octo-bench");
+        return binary;
+    }
+
+    /** A port that was free a moment ago. */
+    public static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    /** A running Rust Echo server ({@code octo-bench serve}); closing it stops the process. */
+    public static final class Server implements AutoCloseable {
+        private final Process process;
+        public final int port;
+
+        private Server(Process process, int port) {
+            this.process = process;
+            this.port = port;
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            process.destroy();
+            if (!process.waitFor(10, TimeUnit.SECONDS)) {
+                process.destroyForcibly().waitFor();
+            }
+        }
+    }
+
+    /** Starts {@code octo-bench serve} on 127.0.0.1 with {@code shards} shards and waits until it listens. */
+    public static Server serve(int shards, String... extra) throws IOException, InterruptedException {
+        int port = freePort();
+        List<String> cmd = new ArrayList<>(List.of(binary().toString(), "serve", "--addr", "127.0.0.1:" + port,
+                "--shards", String.valueOf(shards)));
+        cmd.addAll(List.of(extra));
+        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+        String line = out.readLine();
+        if (line == null || !line.startsWith("listening on")) {
+            p.destroyForcibly();
+            throw new IOException("octo-bench serve did not start: " + line);
+        }
+        return new Server(p, port);
+    }
+
+    /**
+     * Runs {@code octo-bench load --json} against 127.0.0.1:{@code port} and returns its numbers
+     * (requests, errors, qps, p50_us, ...).
+     */
+    public static Map<String, Double> load(int port, String proto, String service, int conns, int depth, double secs,
+            double warmup, String... extra) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(binary().toString(), "load", "--addr", "127.0.0.1:" + port,
+                "--proto", proto, "--service", service, "--conns", String.valueOf(conns), "--depth",
+                String.valueOf(depth), "--secs", String.valueOf(secs), "--warmup", String.valueOf(warmup), "--json"));
+        cmd.addAll(List.of(extra));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor((long) (secs + warmup) + 60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+            p.destroyForcibly();
+            throw new IOException("octo-bench load failed: " + output);
+        }
+        Map<String, Double> numbers = new LinkedHashMap<>();
+        Matcher m = Pattern.compile("\"(\\w+)\":(-?[0-9.]+)").matcher(output);
+        while (m.find()) {
+            numbers.put(m.group(1), Double.parseDouble(m.group(2)));
+        }
+        if (!numbers.containsKey("requests")) {
+            throw new IOException("octo-bench load printed no numbers: " + output);
+        }
+        return numbers;
+    }
+}
