@@ -226,7 +226,7 @@ typedef void (*octo_handler_fn)(void *user_data,
 typedef void (*octo_finalizer_fn)(void *user_data);
 
 // A server's counters, summed over its shards.
-typedef struct octo_serverstats {
+typedef struct octo_server_stats {
   // Connections accepted.
   uint64_t connections_accepted;
   // Connections closed at once (over the per-shard limit, or while shutting down).
@@ -245,7 +245,7 @@ typedef struct octo_serverstats {
   // the engine gave for them (3 for a responder freed unanswered, 5 for malformed requests,
   // 6 for calls shed, 8 for unknown services).
   uint64_t answers_by_status[10];
-} octo_serverstats;
+} octo_server_stats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -331,8 +331,8 @@ void octo_engine_free(struct octo_engine *engine);
 
 // Describes the call: service, method, ids, timeout, framing and the lent body.
 // Threads: only inside the handler callback, on its thread.
-enum octo_status octo_request_info(const struct octo_request *request,
-                                   struct octo_request_info *out);
+enum octo_status octo_request_get_info(const struct octo_request *request,
+                                       struct octo_request_info *out);
 
 // Gives the call's TraceInfo (`present` is false when there is none).
 // Threads: only inside the handler callback, on its thread.
@@ -407,16 +407,16 @@ enum octo_status octo_responder_error(struct octo_responder *responder,
 void octo_responder_free(struct octo_responder *responder);
 
 // Makes a server that will listen on `address` ("IP:PORT", e.g. "0.0.0.0:9001"; port 0 picks a
-// free port) on every shard of `engine`. It serves nothing until `octo_serverstart`.
-// Ownership: `*out` belongs to the caller: free it with `octo_serverfree`, before the engine.
+// free port) on every shard of `engine`. It serves nothing until `octo_server_start`.
+// Ownership: `*out` belongs to the caller: free it with `octo_server_free`, before the engine.
 // INVALID_ARGUMENT for a NULL argument or an address that does not parse.
-enum octo_status octo_servernew(const struct octo_engine *engine,
-                                const char *address,
-                                struct octo_server **out);
+enum octo_status octo_server_new(const struct octo_engine *engine,
+                                 const char *address,
+                                 struct octo_server **out);
 
 // Adds the service `name` (RequestInfo.serviceName), handled by `handler` with `user_data`.
 // The first service added is the default for native Thrift calls unless
-// `octo_serverset_default_service` names another. Before `octo_serverstart` only (BUSY
+// `octo_server_set_default_service` names another. Before `octo_server_start` only (BUSY
 // after; CLOSED after shutdown); INVALID_ARGUMENT for a NULL handler, an empty or duplicate name.
 //
 // Ownership: on success octo keeps `user_data` and calls `finalizer(user_data)` (if not NULL)
@@ -424,39 +424,40 @@ enum octo_status octo_servernew(const struct octo_engine *engine,
 // is shut down or freed (at the latest when its engine is freed). On failure octo keeps
 // nothing and never calls the finalizer. `handler` and `user_data` must be usable from several
 // shard threads at once.
-enum octo_status octo_serveradd_service(struct octo_server *server,
-                                        const char *name,
-                                        octo_handler_fn handler,
-                                        void *user_data,
-                                        octo_finalizer_fn finalizer);
+enum octo_status octo_server_add_service(struct octo_server *server,
+                                         const char *name,
+                                         octo_handler_fn handler,
+                                         void *user_data,
+                                         octo_finalizer_fn finalizer);
 
 // Makes `name` (a service added before) the one native Thrift calls go to. Before start only.
-enum octo_status octo_serverset_default_service(struct octo_server *server, const char *name);
+enum octo_status octo_server_set_default_service(struct octo_server *server, const char *name);
 
 // Binds the address on every shard and starts serving; calls reach the handlers from now on.
 // IO if the address cannot be bound (the server is then closed: free it); BUSY if started
 // already; CLOSED after shutdown. Threads: not from inside a callback.
-enum octo_status octo_serverstart(struct octo_server *server);
+enum octo_status octo_server_start(struct octo_server *server);
 
 // The TCP port the server listens on (useful after listening on port 0). BUSY before start;
 // CLOSED after shutdown. Any thread.
-enum octo_status octo_serverport(const struct octo_server *server, uint16_t *out);
+enum octo_status octo_server_port(const struct octo_server *server, uint16_t *out);
 
 // The server's counters (asks every shard and waits for them). BUSY before start; CLOSED after
 // shutdown. Threads: not from inside a callback.
-enum octo_status octo_serverstats(const struct octo_server *server, struct octo_serverstats *out);
+enum octo_status octo_server_get_stats(const struct octo_server *server,
+                                       struct octo_server_stats *out);
 
 // Shuts the server down gracefully: stops accepting, reports STOPPED to health scanners, lets
 // calls in flight be answered and flushed, and closes every connection once it owes nothing;
 // at `deadline_ms` it closes whatever is left. Returns when every connection is closed.
 // Responders still held afterwards answer into closed connections (harmlessly).
 // CLOSED if already shut down. Threads: not from inside a callback (BUSY there).
-enum octo_status octo_servershutdown(struct octo_server *server, uint32_t deadline_ms);
+enum octo_status octo_server_shutdown(struct octo_server *server, uint32_t deadline_ms);
 
 // Frees the server (NULL is ignored); a running server is shut down first with no grace
 // (calls in flight are cut off). Must not be called from inside a callback (there it does
 // nothing but set the last error). Any other thread.
-void octo_serverfree(struct octo_server *server);
+void octo_server_free(struct octo_server *server);
 
 // The name of a status code ("Success", "ProtocolException", "InvalidArgument", ...), as a
 // static NUL-terminated string that is never freed; "Unknown" for a code that is not an

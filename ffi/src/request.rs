@@ -166,11 +166,11 @@ fn lent<'a>(p: *const octo_request) -> Outcome<&'a Request<'a>> {
 /// Describes the call: service, method, ids, timeout, framing and the lent body.
 /// Threads: only inside the handler callback, on its thread.
 #[no_mangle]
-pub extern "C" fn octo_request_info(
+pub extern "C" fn octo_request_get_info(
     request: *const octo_request,
     out: *mut octo_request_info,
 ) -> octo_status {
-    call("octo_request_info", || {
+    call("octo_request_get_info", || {
         let r = lent(request)?;
         let out = checked_out(out, "out")?;
         let body = r.body();

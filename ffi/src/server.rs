@@ -39,7 +39,7 @@ pub type octo_finalizer_fn = Option<unsafe extern "C" fn(user_data: *mut c_void)
 #[allow(non_camel_case_types)]
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
-pub struct octo_serverstats {
+pub struct octo_server_stats {
     /// Connections accepted.
     pub connections_accepted: u64,
     /// Connections closed at once (over the per-shard limit, or while shutting down).
@@ -67,7 +67,7 @@ struct CHandler {
     counters: Arc<AnswerCounters>,
 }
 
-// SAFETY: the C contract of octo_serveradd_service: the callback and user_data may be used from
+// SAFETY: the C contract of octo_server_add_service: the callback and user_data may be used from
 // any shard thread, concurrently, and the finalizer from any thread.
 unsafe impl Send for CHandler {}
 // SAFETY: as above; CHandler itself is never mutated after construction.
@@ -122,16 +122,16 @@ impl octo_server {
 }
 
 /// Makes a server that will listen on `address` ("IP:PORT", e.g. "0.0.0.0:9001"; port 0 picks a
-/// free port) on every shard of `engine`. It serves nothing until `octo_serverstart`.
-/// Ownership: `*out` belongs to the caller: free it with `octo_serverfree`, before the engine.
+/// free port) on every shard of `engine`. It serves nothing until `octo_server_start`.
+/// Ownership: `*out` belongs to the caller: free it with `octo_server_free`, before the engine.
 /// INVALID_ARGUMENT for a NULL argument or an address that does not parse.
 #[no_mangle]
-pub extern "C" fn octo_servernew(
+pub extern "C" fn octo_server_new(
     engine: *const octo_engine,
     address: *const c_char,
     out: *mut *mut octo_server,
 ) -> octo_status {
-    call("octo_servernew", || {
+    call("octo_server_new", || {
         // SAFETY: a non-NULL engine is a live handle, per the contract.
         let engine = unsafe { arg(engine, "engine") }?;
         // SAFETY: a non-NULL address is a NUL-terminated string, per the contract.
@@ -163,7 +163,7 @@ unsafe fn live_server<'a>(p: *const octo_server) -> Outcome<&'a octo_server> {
 
 /// Adds the service `name` (RequestInfo.serviceName), handled by `handler` with `user_data`.
 /// The first service added is the default for native Thrift calls unless
-/// `octo_serverset_default_service` names another. Before `octo_serverstart` only (BUSY
+/// `octo_server_set_default_service` names another. Before `octo_server_start` only (BUSY
 /// after; CLOSED after shutdown); INVALID_ARGUMENT for a NULL handler, an empty or duplicate name.
 ///
 /// Ownership: on success octo keeps `user_data` and calls `finalizer(user_data)` (if not NULL)
@@ -172,14 +172,14 @@ unsafe fn live_server<'a>(p: *const octo_server) -> Outcome<&'a octo_server> {
 /// nothing and never calls the finalizer. `handler` and `user_data` must be usable from several
 /// shard threads at once.
 #[no_mangle]
-pub extern "C" fn octo_serveradd_service(
+pub extern "C" fn octo_server_add_service(
     server: *mut octo_server,
     name: *const c_char,
     handler: octo_handler_fn,
     user_data: *mut c_void,
     finalizer: octo_finalizer_fn,
 ) -> octo_status {
-    call("octo_serveradd_service", || {
+    call("octo_server_add_service", || {
         // SAFETY: a non-NULL server is a live handle, per the contract.
         let s = unsafe { live_server(server) }?;
         // SAFETY: a non-NULL name is a NUL-terminated string, per the contract.
@@ -233,11 +233,11 @@ fn not_configuring(state: &State) -> Failure {
 
 /// Makes `name` (a service added before) the one native Thrift calls go to. Before start only.
 #[no_mangle]
-pub extern "C" fn octo_serverset_default_service(
+pub extern "C" fn octo_server_set_default_service(
     server: *mut octo_server,
     name: *const c_char,
 ) -> octo_status {
-    call("octo_serverset_default_service", || {
+    call("octo_server_set_default_service", || {
         // SAFETY: a non-NULL server is a live handle, per the contract.
         let s = unsafe { live_server(server) }?;
         // SAFETY: a non-NULL name is a NUL-terminated string, per the contract.
@@ -260,11 +260,11 @@ pub extern "C" fn octo_serverset_default_service(
 /// IO if the address cannot be bound (the server is then closed: free it); BUSY if started
 /// already; CLOSED after shutdown. Threads: not from inside a callback.
 #[no_mangle]
-pub extern "C" fn octo_serverstart(server: *mut octo_server) -> octo_status {
-    call("octo_serverstart", || {
+pub extern "C" fn octo_server_start(server: *mut octo_server) -> octo_status {
+    call("octo_server_start", || {
         // SAFETY: a non-NULL server is a live handle, per the contract.
         let s = unsafe { live_server(server) }?;
-        not_in_callback("octo_serverstart")?;
+        not_in_callback("octo_server_start")?;
         let mut state = s.lock();
         if !matches!(*state, State::Configuring { .. }) {
             return Err(not_configuring(&state));
@@ -301,8 +301,8 @@ pub extern "C" fn octo_serverstart(server: *mut octo_server) -> octo_status {
 /// The TCP port the server listens on (useful after listening on port 0). BUSY before start;
 /// CLOSED after shutdown. Any thread.
 #[no_mangle]
-pub extern "C" fn octo_serverport(server: *const octo_server, out: *mut u16) -> octo_status {
-    call("octo_serverport", || {
+pub extern "C" fn octo_server_port(server: *const octo_server, out: *mut u16) -> octo_status {
+    call("octo_server_port", || {
         // SAFETY: a non-NULL server is a live handle, per the contract.
         let s = unsafe { live_server(server) }?;
         let out = checked_out(out, "out")?;
@@ -331,15 +331,15 @@ pub extern "C" fn octo_serverport(server: *const octo_server, out: *mut u16) -> 
 /// The server's counters (asks every shard and waits for them). BUSY before start; CLOSED after
 /// shutdown. Threads: not from inside a callback.
 #[no_mangle]
-pub extern "C" fn octo_serverstats(
+pub extern "C" fn octo_server_get_stats(
     server: *const octo_server,
-    out: *mut octo_serverstats,
+    out: *mut octo_server_stats,
 ) -> octo_status {
-    call("octo_serverstats", || {
+    call("octo_server_get_stats", || {
         // SAFETY: a non-NULL server is a live handle, per the contract.
         let s = unsafe { live_server(server) }?;
         let out = checked_out(out, "out")?;
-        not_in_callback("octo_serverstats")?;
+        not_in_callback("octo_server_get_stats")?;
         let state = s.lock();
         let e = match &*state {
             State::Running(r) => r.stats(),
@@ -361,7 +361,7 @@ pub extern "C" fn octo_serverstats(
         answers[5] += e.protocol_errors;
         answers[6] += e.shed;
         answers[8] += e.unknown_service;
-        let stats = octo_serverstats {
+        let stats = octo_server_stats {
             connections_accepted: e.connections_accepted,
             connections_refused: e.connections_refused,
             connections_open: e.connections_open,
@@ -383,11 +383,11 @@ pub extern "C" fn octo_serverstats(
 /// Responders still held afterwards answer into closed connections (harmlessly).
 /// CLOSED if already shut down. Threads: not from inside a callback (BUSY there).
 #[no_mangle]
-pub extern "C" fn octo_servershutdown(server: *mut octo_server, deadline_ms: u32) -> octo_status {
-    call("octo_servershutdown", || {
+pub extern "C" fn octo_server_shutdown(server: *mut octo_server, deadline_ms: u32) -> octo_status {
+    call("octo_server_shutdown", || {
         // SAFETY: a non-NULL server is a live handle, per the contract.
         let s = unsafe { live_server(server) }?;
-        not_in_callback("octo_servershutdown")?;
+        not_in_callback("octo_server_shutdown")?;
         let previous = std::mem::replace(&mut *s.lock(), State::Stopped);
         match previous {
             State::Running(r) => r.shutdown(Duration::from_millis(deadline_ms.into())),
@@ -407,16 +407,16 @@ pub extern "C" fn octo_servershutdown(server: *mut octo_server, deadline_ms: u32
 /// (calls in flight are cut off). Must not be called from inside a callback (there it does
 /// nothing but set the last error). Any other thread.
 #[no_mangle]
-pub extern "C" fn octo_serverfree(server: *mut octo_server) {
-    value("octo_serverfree", (), || {
+pub extern "C" fn octo_server_free(server: *mut octo_server) {
+    value("octo_server_free", (), || {
         if server.is_null() {
             return;
         }
         if crate::boundary::in_callback() {
-            set_last_error("octo_serverfree: called inside a callback; the server was not freed");
+            set_last_error("octo_server_free: called inside a callback; the server was not freed");
             return;
         }
-        // SAFETY: server is a live handle from octo_servernew that the caller gives up.
+        // SAFETY: server is a live handle from octo_server_new that the caller gives up.
         drop(unsafe { Box::from_raw(server) });
     })
 }
