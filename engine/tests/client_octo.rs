@@ -377,3 +377,86 @@ fn dropping_the_client_fails_its_calls_in_flight_with_shutdown() {
     let e = rx.recv_timeout(WAIT).unwrap().unwrap_err();
     assert_eq!(e.kind(), CallErrorKind::Shutdown);
 }
+
+#[test]
+fn gzip_and_snappy_calls_with_checksums_round_trip() {
+    use octo_engine::proto::{Compression, Flags};
+    let server_engine = engine();
+    let server = echo_server(&server_engine);
+    let client_engine = engine();
+    for compression in [Compression::Gzip, Compression::Snappy] {
+        let client = client_of(&client_engine, &[server.local_addr()])
+            .flags(Flags {
+                checksum: true,
+                compression,
+                serialization: 1,
+            })
+            .build(client_engine.runtime())
+            .unwrap();
+        let message = "compress me ".repeat(200);
+        let r = client
+            .call_blocking(Request::echo(message.as_bytes()))
+            .unwrap();
+        assert_eq!(echoed(&r.body), message.as_bytes(), "{compression:?}");
+    }
+}
+
+#[test]
+fn an_answer_above_the_frame_limit_closes_the_connection_with_status_5() {
+    let server_engine = engine();
+    let server = echo_server(&server_engine);
+    let client_engine = engine();
+    let client = client_of(&client_engine, &[server.local_addr()])
+        .max_frame_size(512)
+        .build(client_engine.runtime())
+        .unwrap();
+    let e = client
+        .call_blocking(Request::echo(&[b'z'; 4096]))
+        .unwrap_err();
+    assert_eq!(e.status(), Status::ProtocolException, "{e}");
+    assert_eq!(e.kind(), CallErrorKind::BadResponse);
+    // Small answers still come back (on a new connection).
+    assert!(client.call_blocking(Request::echo(b"small")).is_ok());
+}
+
+#[test]
+fn a_panicking_callback_does_not_stop_the_shard() {
+    let server_engine = engine();
+    let server = echo_server(&server_engine);
+    let client_engine = engine();
+    let client = client_of(&client_engine, &[server.local_addr()])
+        .build(client_engine.runtime())
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    client.call(Request::echo(b"boom"), move |_| {
+        let _ = tx.send(());
+        panic!("a caller's bug");
+    });
+    rx.recv_timeout(WAIT).unwrap();
+    let r = client.call_blocking(Request::echo(b"after the panic"));
+    assert_eq!(echoed(&r.unwrap().body), b"after the panic");
+}
+
+#[test]
+fn an_on_shard_call_on_a_shard_the_client_does_not_run_on_is_refused() {
+    let server_engine = engine();
+    let server = echo_server(&server_engine);
+    let client_engine = engine();
+    let other = engine();
+    let client = client_of(&client_engine, &[server.local_addr()])
+        .build(client_engine.runtime())
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let c = client.clone();
+    other
+        .runtime()
+        .shard(0)
+        .post(move |shard| {
+            c.call_on(shard, Request::echo(b"x"), move |r| {
+                let _ = tx.send(r.map(|_| ()));
+            });
+        })
+        .unwrap();
+    let e = rx.recv_timeout(WAIT).unwrap().unwrap_err();
+    assert_eq!(e.kind(), CallErrorKind::WrongShard);
+}

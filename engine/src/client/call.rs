@@ -2,6 +2,7 @@
 //! gets, and the [`Completion`] that delivers exactly one of them.
 
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -137,6 +138,9 @@ pub enum CallErrorKind {
     Shutdown,
     /// A blocking call was made on a shard thread, where it would wait for itself.
     WouldDeadlock,
+    /// An on-shard call ([`Client::call_on`](super::Client::call_on)) was made on a shard the
+    /// client does not run on.
+    WrongShard,
 }
 
 /// A failed call: what happened, and the OCTO status that reports it.
@@ -288,18 +292,25 @@ impl Completion {
         }
     }
 
-    /// Delivers the result.
+    /// Delivers the result. A panic in the caller's code is contained here, so that it cannot
+    /// unwind through (and stop) the shard that delivers it.
     pub fn complete(mut self, result: CallResult) {
         if let Some(f) = self.done.take() {
-            f(result)
+            run_contained(f, result);
         }
+    }
+}
+
+fn run_contained(f: Box<dyn FnOnce(CallResult)>, result: CallResult) {
+    if catch_unwind(AssertUnwindSafe(move || f(result))).is_err() {
+        eprintln!("octo client: a call's completion panicked; the panic was contained");
     }
 }
 
 impl Drop for Completion {
     fn drop(&mut self) {
         if let Some(f) = self.done.take() {
-            f(Err(CallError::shutdown()))
+            run_contained(f, Err(CallError::shutdown()));
         }
     }
 }

@@ -256,9 +256,7 @@ impl ClientConn {
     }
 
     fn emit(&self, event: ClientEvent) {
-        if let Some(hook) = &self.config.events {
-            hook(&event);
-        }
+        self.config.emit(&event);
     }
 
     /// Handles one whole frame; an error means the stream cannot be trusted any more.

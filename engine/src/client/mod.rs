@@ -157,9 +157,13 @@ pub(crate) struct ClientConfig {
 }
 
 impl ClientConfig {
-    fn emit(&self, event: &ClientEvent) {
+    /// Tells the event hook (a panic in it is contained: it must not stop the shard).
+    pub(crate) fn emit(&self, event: &ClientEvent) {
         if let Some(hook) = &self.events {
-            hook(event);
+            let call = std::panic::AssertUnwindSafe(|| hook(event));
+            if std::panic::catch_unwind(call).is_err() {
+                eprintln!("octo client: the event hook panicked; the panic was contained");
+            }
         }
     }
 }
@@ -470,12 +474,7 @@ impl Client {
         let config = self.inner.config.clone();
         let mut call = Some((request, completion));
         let started = crate::runtime::with_current_shard(|shard| {
-            if !self
-                .inner
-                .shards
-                .iter()
-                .any(|h| h.same_shard(shard.handle()))
-            {
+            if !self.runs_on(shard) {
                 return false;
             }
             let (request, completion) = call.take().expect("taken once");
@@ -506,6 +505,14 @@ impl Client {
         request: Request,
         done: impl FnOnce(CallResult) + 'static,
     ) {
+        if !self.runs_on(shard) {
+            Completion::new(done).complete(Err(CallError::new(
+                CallErrorKind::WrongShard,
+                crate::proto::Status::RpcException,
+                "call_on was given a shard this client does not run on",
+            )));
+            return;
+        }
         let deadline = self.deadline_of(&request);
         let sc = ShardClient::get_or_start(shard, self.inner.id, &self.inner.config);
         let call = Outgoing {
@@ -536,8 +543,12 @@ impl Client {
             .map_err(|_| CallError::shutdown())
     }
 
-    /// Sends a one-way call from code running on a shard of this client.
-    pub fn send_one_way_on(&self, shard: &mut Shard, request: Request) {
+    /// Sends a one-way call from code running on a shard of this client (on another shard it is
+    /// dropped: returns false).
+    pub fn send_one_way_on(&self, shard: &mut Shard, request: Request) -> bool {
+        if !self.runs_on(shard) {
+            return false;
+        }
         let deadline = self.deadline_of(&request);
         let sc = ShardClient::get_or_start(shard, self.inner.id, &self.inner.config);
         let call = Outgoing {
@@ -546,6 +557,15 @@ impl Client {
             done: None,
         };
         ShardClient::submit(shard, &sc, call);
+        true
+    }
+
+    /// True if this client runs on `shard`.
+    fn runs_on(&self, shard: &Shard) -> bool {
+        self.inner
+            .shards
+            .iter()
+            .any(|h| h.same_shard(shard.handle()))
     }
 
     /// Open connections per endpoint, summed over the shards (asks every shard and waits: for
