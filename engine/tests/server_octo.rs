@@ -717,28 +717,33 @@ fn a_panicking_handler_answers_status_3_and_the_shard_lives_on() {
 
 #[test]
 fn a_request_whose_timeout_passed_before_its_handler_starts_is_dropped_and_counted() {
-    // Small write water marks: a peer that does not read makes the server stop handling frames;
-    // requests left waiting past their 1 ms timeout are dropped when it resumes.
+    // Small requests with large answers and a small write high-water mark: the first answer
+    // blocks the connection, so the requests received with it wait in the server's input buffer
+    // while the peer reads nothing. When the peer reads again, their 1 ms timeout has long
+    // passed: they are dropped (and counted), not answered.
     let engine = engine();
     let limits = Limits {
         write_high_water: 16 << 10,
         write_low_water: 4 << 10,
         ..Limits::default()
     };
+    static BIG: [u8; 32 << 10] = [b'b'; 32 << 10];
     let server = Server::builder(&engine)
         .listen("127.0.0.1:0".parse().unwrap())
         .limits(limits)
-        .service("Echo", EchoService)
+        .service("Big", |req: &Request<'_>, reply: Reply<'_>| {
+            let seqid = req.thrift_seqid();
+            reply.ok_with(|out| echo::encode_reply(out, seqid, &BIG));
+        })
         .start()
         .unwrap();
     let mut s = connect(server.local_addr());
-    let msg = vec![b'z'; 32 << 10];
+    let n = 300i64;
     let mut batch = BytesMut::new();
-    let n = 200i64;
     for seq in 0..n {
         let mut body = BytesMut::new();
-        echo::encode_call(&mut body, seq as i32, &msg);
-        let h = request_header("Echo", seq, CallType::Reply, 1, MessageType::Normal);
+        echo::encode_call(&mut body, seq as i32, b"small");
+        let h = request_header("Big", seq, CallType::Reply, 1, MessageType::Normal);
         encode_octo(
             &mut batch,
             Flags {
@@ -750,38 +755,40 @@ fn a_request_whose_timeout_passed_before_its_handler_starts_is_dropped_and_count
         )
         .unwrap();
     }
-    let mut writer = s.try_clone().unwrap();
-    let t = std::thread::spawn(move || writer.write_all(&batch));
+    s.write_all(&batch).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    // Now read everything the server sends until it is quiet.
-    s.set_read_timeout(Some(Duration::from_millis(1500)))
+    // Read answers until every request is either answered or counted as expired.
+    s.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let mut dec = FrameDecoder::new(1 << 20);
     let mut buf = BytesMut::new();
-    let mut answered = 0;
-    loop {
+    let mut answered = 0u64;
+    let started = std::time::Instant::now();
+    let mut stats = server.stats();
+    while answered + stats.expired < n as u64 && started.elapsed() < WAIT {
         match dec.decode(&mut buf).unwrap() {
             Some(_) => answered += 1,
             None => {
                 let mut chunk = vec![0u8; 1 << 16];
                 match s.read(&mut chunk) {
-                    Ok(0) | Err(_) => break,
+                    Ok(0) => break,
                     Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                    Err(_) => stats = server.stats(),
                 }
             }
         }
     }
-    t.join().unwrap().unwrap();
     let stats = server.stats();
     assert!(
         stats.expired > 0,
-        "some requests expired while the server waited: {stats:?}"
+        "requests expired while the server waited: {stats:?}"
     );
     assert_eq!(
         answered + stats.expired,
         n as u64,
         "every request is answered or counted as expired"
     );
+    assert_eq!(stats.requests, n as u64);
 }
 
 #[test]
