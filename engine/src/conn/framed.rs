@@ -175,14 +175,14 @@ impl<H: FrameHandler> Connection for FramedConn<H> {
             return;
         };
         let now = io.now();
-        if self.handler.in_flight() == 0
-            && io.pending_output() == 0
-            && now >= self.last_activity + idle
-        {
+        // Idle: nothing received and no call in flight for `idle`. Unsent output does not keep a
+        // connection alive: a peer that has neither sent nor read anything for that long (even
+        // one that half-closed and never reads its answers) is gone.
+        if self.handler.in_flight() == 0 && now >= self.last_activity + idle {
             io.abort();
             return;
         }
-        let from = if self.handler.in_flight() > 0 || io.pending_output() > 0 {
+        let from = if self.handler.in_flight() > 0 {
             now
         } else {
             self.last_activity

@@ -2,6 +2,7 @@
 //! frame to its service, heartbeats, limits and counters.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
@@ -73,7 +74,7 @@ pub(crate) struct ShardServer {
     pub draining: Cell<bool>,
     pub listener: Cell<Option<ListenerId>>,
     pub listener_stopped: Cell<bool>,
-    pub conns: RefCell<Vec<ConnId>>,
+    pub conns: RefCell<HashSet<ConnId>>,
     pub counters: Counters,
     pub done: RefCell<Option<Sender<()>>>,
 }
@@ -390,7 +391,7 @@ fn write_heartbeat(
 impl FrameHandler for ServerConn {
     fn on_open(&mut self, io: &mut ConnIo<'_>) {
         self.id = Some(io.id());
-        self.server.conns.borrow_mut().push(io.id());
+        self.server.conns.borrow_mut().insert(io.id());
     }
 
     fn on_frame(
@@ -416,10 +417,7 @@ impl FrameHandler for ServerConn {
 
     fn on_closed(&mut self, _: &mut ShardCore, _: CloseReason) {
         if let Some(id) = self.id.take() {
-            let mut conns = self.server.conns.borrow_mut();
-            if let Some(pos) = conns.iter().position(|c| *c == id) {
-                conns.swap_remove(pos);
-            }
+            self.server.conns.borrow_mut().remove(&id);
         }
         self.server.check_done();
     }

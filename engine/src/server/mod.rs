@@ -398,7 +398,7 @@ fn for_each_conn(
     let Some(server) = shard.local::<ShardServers>().get(server_id) else {
         return;
     };
-    let ids: Vec<_> = server.conns.borrow().clone();
+    let ids: Vec<_> = server.conns.borrow().iter().copied().collect();
     for id in ids {
         shard.with_conn::<crate::conn::FramedConn<ServerConn>, _>(id, &mut f);
     }
