@@ -162,6 +162,8 @@ impl<H: FrameHandler> Connection for FramedConn<H> {
     }
 
     fn on_writable(&mut self, io: &mut ConnIo<'_>) {
+        // The peer is reading its answers: that is activity too.
+        self.last_activity = io.now();
         self.process(io);
         self.finish_if_done(io);
     }
