@@ -140,9 +140,20 @@ struct LoadRound {
     issued: u64,
     next_probe: Instant,
     ok: Rc<Cell<u64>>,
-    failed: Rc<Cell<u64>>,
+    failed: Rc<RefCell<Failures>>,
     lateness: Rc<RefCell<Vec<Duration>>>,
-    done: mpsc::Sender<(u64, u64, Vec<Duration>)>,
+    done: mpsc::Sender<(u64, Failures, Vec<Duration>)>,
+}
+
+/// Failed calls, by kind.
+type Failures = Vec<(CallErrorKind, u64)>;
+
+fn count(failed: &RefCell<Failures>, kind: CallErrorKind) {
+    let mut f = failed.borrow_mut();
+    match f.iter_mut().find(|(k, _)| *k == kind) {
+        Some((_, n)) => *n += 1,
+        None => f.push((kind, 1)),
+    }
 }
 
 /// Every millisecond: issues the calls due at `rate` and one probe.
@@ -153,7 +164,8 @@ fn tick(shard: &mut Shard, mut r: Box<LoadRound>) {
         let wait = now + r.timeout * 2 + Duration::from_millis(20);
         shard.set_timer(wait, move |_| {
             let late = std::mem::take(&mut *r.lateness.borrow_mut());
-            let _ = r.done.send((r.ok.get(), r.failed.get(), late));
+            let failed = std::mem::take(&mut *r.failed.borrow_mut());
+            let _ = r.done.send((r.ok.get(), failed, late));
         });
         return;
     }
@@ -164,7 +176,7 @@ fn tick(shard: &mut Shard, mut r: Box<LoadRound>) {
         r.client
             .call_on(shard, r.request.clone(), move |res| match res {
                 Ok(_) => ok.set(ok.get() + 1),
-                Err(_) => failed.set(failed.get() + 1),
+                Err(e) => count(&failed, e.kind()),
             });
     }
     r.issued += n;
@@ -189,8 +201,17 @@ struct Results {
     shard_late: Vec<Duration>,
     foreign_late: Vec<Duration>,
     ok: u64,
-    failed: u64,
+    failed: Failures,
     secs: f64,
+    loadavg: String,
+}
+
+/// The 1-minute load average (other processes compete for the two CPUs: say so).
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 fn lateness_round(
@@ -239,7 +260,7 @@ fn lateness_round(
                 issued: 0,
                 next_probe: now,
                 ok: Rc::new(Cell::new(0)),
-                failed: Rc::new(Cell::new(0)),
+                failed: Rc::new(RefCell::new(Vec::new())),
                 lateness: Rc::new(RefCell::new(Vec::new())),
                 done: tx,
             });
@@ -265,6 +286,7 @@ fn lateness_round(
         ok,
         failed,
         secs,
+        loadavg: loadavg(),
     }
 }
 
@@ -389,8 +411,9 @@ fn main() {
             for rate in [0.0, o.rate] {
                 let r = lateness_round(&o, &client_engine, server.local_addr(), silent, rate);
                 println!(
-                    "round {round} load {:>7.0}/s: served {:>8.0} calls/s ({} failed); shard caller {}; foreign caller {}",
+                    "round {round} load {:>7.0}/s (loadavg {}): served {:>8.0} calls/s (failed: {:?}); shard caller {}; foreign caller {}",
                     rate,
+                    r.loadavg,
                     r.ok as f64 / r.secs,
                     r.failed,
                     percentiles(r.shard_late.clone()),

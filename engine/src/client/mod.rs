@@ -204,7 +204,13 @@ impl ClientBuilder {
                 backoff: Backoff::default(),
                 max_frame_size: DEFAULT_MAX_FRAME_SIZE,
                 first_sequence_id: 1,
-                conn_options: ConnOptions::default(),
+                // A client's output is its requests: let a burst queue up to 8 MiB per
+                // connection before calls are refused as Overloaded (their deadlines still apply).
+                conn_options: ConnOptions {
+                    write_high_water: 8 << 20,
+                    write_low_water: 2 << 20,
+                    ..ConnOptions::default()
+                },
                 events: None,
             },
         }
@@ -297,7 +303,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Socket buffer sizes and write water marks of the connections.
+    /// Read sizes and write water marks of the connections (default: high water 8 MiB, low 2 MiB).
+    /// A connection whose unsent output is at the high water mark takes no new calls; when every
+    /// connection is in that state, calls fail at once with Overloaded (DegradeException).
     pub fn conn_options(mut self, opts: ConnOptions) -> Self {
         self.config.conn_options = opts;
         self
