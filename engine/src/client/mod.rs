@@ -340,22 +340,22 @@ impl ClientBuilder {
         }
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let config = Arc::new(self.config);
-        for h in &shards {
-            let config = config.clone();
+        let inner = Arc::new(ClientInner {
+            id,
+            config: Arc::new(self.config),
+            shards,
+            next_shard: AtomicUsize::new(0),
+        });
+        // Start the pools now rather than on the first call. If a shard refuses, `inner` is
+        // dropped on return, which closes the client on the shards that did start it.
+        for h in &inner.shards {
+            let config = inner.config.clone();
             h.post(move |shard| {
                 ShardClient::get_or_start(shard, id, &config);
             })
             .map_err(|e| io::Error::other(format!("shard {}: {e}", h.id())))?;
         }
-        Ok(Client {
-            inner: Arc::new(ClientInner {
-                id,
-                config,
-                shards,
-                next_shard: AtomicUsize::new(0),
-            }),
-        })
+        Ok(Client { inner })
     }
 }
 
@@ -597,7 +597,7 @@ impl Client {
             }
         }
         for _ in 0..asked {
-            if let Ok(counts) = rx.recv() {
+            if let Ok(counts) = rx.recv_timeout(Duration::from_secs(10)) {
                 for (t, c) in total.iter_mut().zip(counts) {
                     *t += c;
                 }
