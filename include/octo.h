@@ -85,6 +85,14 @@ typedef enum octo_framing {
   OCTO_FRAMING_THRIFT = 1,
 } octo_framing;
 
+// Which context map of an OCTO Header.
+typedef enum octo_context {
+  // globalContext: whole-call-chain context (Header field 5).
+  OCTO_CONTEXT_GLOBAL = 0,
+  // localContext: single-hop context (Header field 6).
+  OCTO_CONTEXT_LOCAL = 1,
+} octo_context;
+
 // A byte buffer owned by octo: either writable (made by `octo_buf_new`, not shared yet), or a
 // read-only view of reference-counted bytes (a retained request body, a response, or any
 // buffer after `octo_buf_clone`). Views share memory: cloning or retaining never copies.

@@ -6,12 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn lib_dir() -> PathBuf {
-    // target/<profile>/deps/c_programs-<hash> -> target/<profile>
+    // This test is target/<profile>/deps/c_programs-<hash>; `cargo test` builds the cdylib
+    // beside it (it is copied up to target/<profile> only by `cargo build`).
     let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf()
+    exe.parent().expect("deps dir").to_path_buf()
 }
 
 fn run_c_program(name: &str) {
@@ -48,6 +46,7 @@ fn run_c_program(name: &str) {
         .expect("gcc");
     assert!(status.success(), "gcc failed on {name}.c");
     let run = Command::new(&exe)
+        .env_remove("LD_LIBRARY_PATH") // cargo's points at target/<profile> first, maybe stale
         .current_dir(&root)
         .status()
         .expect("running the C test");
@@ -62,4 +61,9 @@ fn core_c_program_passes() {
 #[test]
 fn engine_c_program_passes() {
     run_c_program("test_engine");
+}
+
+#[test]
+fn server_c_program_passes() {
+    run_c_program("test_server");
 }
