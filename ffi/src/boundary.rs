@@ -206,3 +206,41 @@ pub(crate) fn not_in_callback(what: &str) -> Outcome {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last_error() -> String {
+        // SAFETY: octo_last_error returns a valid NUL-terminated string owned by this thread.
+        unsafe { CStr::from_ptr(octo_last_error()) }.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_the_panic_status_with_its_message() {
+        let status = call("octo_test_fn", || panic!("boom {}", 42));
+        assert_eq!(status, octo_status::Panic);
+        assert_eq!(last_error(), "octo_test_fn: panicked: boom 42");
+    }
+
+    #[test]
+    fn a_panic_in_a_value_function_gives_the_fallback() {
+        assert_eq!(value("octo_test_len", 7usize, || panic!("no")), 7);
+        assert_eq!(last_error(), "octo_test_len: panicked: no");
+    }
+
+    #[test]
+    fn a_failure_returns_its_status_and_message() {
+        let status = call("octo_x", || Err(Failure::new(octo_status::Closed, "gone")));
+        assert_eq!(status, octo_status::Closed);
+        assert_eq!(last_error(), "octo_x: gone");
+        assert_eq!(call("octo_y", || Ok(())), octo_status::Ok);
+        assert_eq!(last_error(), "octo_x: gone", "success leaves the last error alone");
+    }
+
+    #[test]
+    fn messages_with_nul_bytes_are_kept_readable() {
+        call("octo_z", || Err(Failure::invalid("a\0b")));
+        assert_eq!(last_error(), "octo_z: a b");
+    }
+}
