@@ -35,14 +35,22 @@ static jclass g_service;          /* com.meituan.octo.Service */
 static jmethodID g_dispatch;      /* boolean Service.dispatch(long, long, ByteBuffer, long, int, int, int, int) */
 static jclass g_byte_array;       /* byte[] */
 static pthread_key_t g_detach_key;
+/* java.nio.Buffer's fields, to point a thread's reused body buffer at each call's bytes. */
+static jfieldID g_buffer_address, g_buffer_capacity, g_buffer_limit, g_buffer_position, g_buffer_mark;
 
 /* ------------------------------------------------------------------------------------------ */
 /* Threads and the JVM                                                                        */
 
 static __thread JNIEnv *tls_env;
+/* This thread's direct ByteBuffer that is re-pointed at each call's body (a global reference). */
+static __thread jobject tls_body;
 
 static void detach_at_exit(void *unused) {
     (void)unused;
+    if (tls_env != NULL && tls_body != NULL) {
+        (*tls_env)->DeleteGlobalRef(tls_env, tls_body);
+        tls_body = NULL;
+    }
     if (g_vm != NULL) {
         (*g_vm)->DetachCurrentThread(g_vm);
     }
@@ -243,6 +251,38 @@ static void answer_unhandled(octo_responder *responder, const char *why) {
     octo_responder_free(responder);
 }
 
+/* A direct ByteBuffer over `len` bytes at `data`, as a local reference (delete it after use).
+ *
+ * NewDirectByteBuffer costs a Java constructor call per call. Instead each attached thread keeps
+ * one direct buffer and points it at the call's bytes by setting java.nio.Buffer's fields
+ * (address, capacity, limit, position, mark), which JNI may do; Service.dispatch takes a
+ * read-only view of it at once, so the re-pointing never changes what a handler sees. Falls back
+ * to NewDirectByteBuffer if the JDK lacks those fields. */
+static jobject body_buffer(JNIEnv *env, const uint8_t *data, size_t len) {
+    static uint8_t empty;
+    void *at = data != NULL ? (void *)data : (void *)&empty;
+    if (g_buffer_address == NULL || len > INT32_MAX) {
+        return (*env)->NewDirectByteBuffer(env, at, (jlong)len);
+    }
+    if (tls_body == NULL) {
+        jobject b = (*env)->NewDirectByteBuffer(env, &empty, 0);
+        if (b == NULL) {
+            return NULL;
+        }
+        tls_body = (*env)->NewGlobalRef(env, b);
+        (*env)->DeleteLocalRef(env, b);
+        if (tls_body == NULL) {
+            return NULL;
+        }
+    }
+    (*env)->SetLongField(env, tls_body, g_buffer_address, addr(at));
+    (*env)->SetIntField(env, tls_body, g_buffer_capacity, (jint)len);
+    (*env)->SetIntField(env, tls_body, g_buffer_limit, (jint)len);
+    (*env)->SetIntField(env, tls_body, g_buffer_position, 0);
+    (*env)->SetIntField(env, tls_body, g_buffer_mark, -1);
+    return (*env)->NewLocalRef(env, tls_body);
+}
+
 /* octo_handler_fn: one call, on a shard thread. One upcall into Java (Service.dispatch) with
  * everything it needs; the body crosses as a direct ByteBuffer over octo's memory. */
 static void on_call(void *user_data, const octo_request *request, octo_responder *responder) {
@@ -261,10 +301,7 @@ static void on_call(void *user_data, const octo_request *request, octo_responder
             return;
         }
     }
-    /* NewDirectByteBuffer wants a non-NULL address even for an empty buffer. */
-    static uint8_t empty;
-    void *body_at = info.body != NULL ? (void *)info.body : (void *)&empty;
-    jobject body = (*env)->NewDirectByteBuffer(env, body_at, (jlong)info.body_len);
+    jobject body = body_buffer(env, info.body, info.body_len);
     if (body == NULL) {
         (*env)->ExceptionClear(env);
         answer_unhandled(responder, "the JVM could not wrap the request body");
@@ -606,6 +643,20 @@ EXPORT jint JNI_OnLoad(JavaVM *vm, void *reserved) {
     if (g_exception_new == NULL || g_utf8 == NULL || g_dispatch == NULL) {
         return JNI_ERR;
     }
+    jclass buffer = (*env)->FindClass(env, "java/nio/Buffer");
+    if (buffer == NULL) {
+        return JNI_ERR;
+    }
+    g_buffer_address = (*env)->GetFieldID(env, buffer, "address", "J");
+    g_buffer_capacity = g_buffer_address ? (*env)->GetFieldID(env, buffer, "capacity", "I") : NULL;
+    g_buffer_limit = g_buffer_capacity ? (*env)->GetFieldID(env, buffer, "limit", "I") : NULL;
+    g_buffer_position = g_buffer_limit ? (*env)->GetFieldID(env, buffer, "position", "I") : NULL;
+    g_buffer_mark = g_buffer_position ? (*env)->GetFieldID(env, buffer, "mark", "I") : NULL;
+    if (g_buffer_mark == NULL) {
+        (*env)->ExceptionClear(env); /* NoSuchFieldError: fall back to NewDirectByteBuffer */
+        g_buffer_address = NULL;
+    }
+    (*env)->DeleteLocalRef(env, buffer);
     jint n = (jint)(sizeof k_natives / sizeof k_natives[0]);
     if ((*env)->RegisterNatives(env, g_native, k_natives, n) != 0) {
         return JNI_ERR;
