@@ -194,5 +194,27 @@ fn main() {
     println!("  heap bytes per idle connection, never used:     {fresh:.0}  ({n} connections; target <= 32768)");
     let used = bytes_per_idle_connection(&server, n, &octo, 1);
     println!("  heap bytes per idle connection, after one call: {used:.0}  ({n} connections; target <= 32768)");
+    let claim = bytes_per_claimed_large_frame(&server, 20);
+    println!("  heap bytes per connection that announced a 15 MiB frame and sent 1 KiB of it: {claim:.0}  (20 connections)");
     server.shutdown(Duration::from_secs(1));
+}
+
+/// Heap bytes held per connection whose peer announced a large (allowed) frame and then sent
+/// only its first KiB: the server must not reserve the whole frame up front.
+fn bytes_per_claimed_large_frame(server: &Server, n: usize) -> f64 {
+    let addr = server.local_addr();
+    let mut prefix = vec![0xAB, 0xBA, 0x00, 0x01];
+    prefix.extend_from_slice(&((15 << 20) as i32).to_be_bytes());
+    prefix.extend_from_slice(&[0u8; 1024]);
+    let before = LIVE_BYTES.load(Ordering::SeqCst);
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(&prefix).unwrap();
+        conns.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let after = LIVE_BYTES.load(Ordering::SeqCst);
+    drop(conns);
+    after.saturating_sub(before) as f64 / n as f64
 }

@@ -138,6 +138,9 @@ const OP_CANCEL: u64 = 6;
 
 const MAX_SLOTS: usize = 1 << 24;
 
+/// The most a receive reserves for a pending frame beyond what has arrived.
+const READ_AHEAD_MAX: usize = 256 << 10;
+
 /// IORING_RECVSEND_POLL_FIRST (linux/io_uring.h), in the SQE's ioprio field of a recv.
 const RECVSEND_POLL_FIRST: u16 = 1;
 
@@ -1201,7 +1204,10 @@ impl Shard {
     fn submit_recv(&mut self, slot: u32, generation: u32) {
         let c = self.slots[slot as usize].conn.as_mut().expect("live slot");
         let st = &mut c.state;
-        let want = st.read_size.max(st.read_hint).max(64);
+        // Room for the pending frame, but never more than READ_AHEAD_MAX ahead of the bytes that
+        // arrived: a peer announcing a large (allowed) frame and sending it slowly cannot make
+        // every connection reserve the whole frame up front.
+        let want = st.read_size.max(st.read_hint.min(READ_AHEAD_MAX)).max(64);
         st.input.reserve(want);
         let mut buf = mem::take(&mut st.input);
         let spare = buf.capacity() - buf.len();
