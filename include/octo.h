@@ -101,6 +101,14 @@ typedef enum octo_context {
 // at once; clones are independent handles and may be used concurrently.
 typedef struct octo_buf octo_buf;
 
+// A client of one service over a list of endpoints, on an engine's shards: multiplexed
+// connections, per-call deadlines, reconnects with backoff, heartbeats.
+//
+// Threads: every function may be called from any thread, concurrently (the handle is
+// internally synchronized); the waiting one (`octo_client_call_wait`) not from inside an octo
+// callback.
+typedef struct octo_client octo_client;
+
 // Running shard threads on which servers and clients run.
 //
 // Threads: the handle may be used from any thread, except from inside an octo callback (those
@@ -126,6 +134,50 @@ typedef struct octo_responder octo_responder;
 // Threads: its functions may be called from any thread but a shard thread (not from inside a
 // callback), also concurrently: the handle is internally synchronized.
 typedef struct octo_server octo_server;
+
+// How a client calls. Fill it with `octo_client_config_default`, then change what you need;
+// `octo_client_new` copies it (strings included).
+typedef struct octo_client_config {
+  // The service called (RequestInfo.serviceName on OCTO; unused on plain Thrift). Required.
+  const char *service_name;
+  // TraceInfo.clientAppkey; NULL for "octo.client".
+  const char *appkey;
+  // Default call timeout in ms (1000); a call may give its own.
+  uint32_t timeout_ms;
+  // How long a connect may take, in ms (1000).
+  uint32_t connect_timeout_ms;
+  // Connections per endpoint on each shard (2).
+  uint32_t pool_size;
+  // Calls in flight on one connection before it counts as full (65536).
+  uint32_t max_in_flight_per_connection;
+  // Send a heartbeat on a connection silent this long, in ms (30000); 0 = no heartbeats.
+  uint32_t heartbeat_interval_ms;
+  // Close a connection whose heartbeat is unanswered this long, in ms (5000).
+  uint32_t heartbeat_timeout_ms;
+  // Largest answer frame accepted, in bytes (16 MiB); a larger one closes its connection.
+  uint32_t max_frame_size;
+} octo_client_config;
+
+// One server a client calls.
+typedef struct octo_endpoint {
+  // "IP:PORT" (NUL-terminated; read during `octo_client_new` only).
+  const char *address;
+  // An `octo_framing`: OCTO_FRAMING_OCTO, or OCTO_FRAMING_THRIFT for plain Thrift servers
+  // (Whale, Apache Thrift).
+  uint32_t framing;
+} octo_endpoint;
+
+// Receives the outcome of one call, exactly once, on a shard thread (never block in it):
+// `status` is OK or why the call failed (an OCTO status from the server or the transport,
+// TIMEOUT, CLOSED when the client was closed first). `reply` is the whole Thrift message the
+// server answered (the REPLY on success; the EXCEPTION or REPLY body of a remote error, if any;
+// NULL otherwise): it is OWNED by the callback, which frees it with `octo_buf_free` (from any
+// thread, now or later). `message` is a NUL-terminated description of a failure ("" on
+// success), lent for the duration of the callback.
+typedef void (*octo_call_fn)(void *user_data,
+                             enum octo_status status,
+                             struct octo_buf *reply,
+                             const char *message);
 
 // How an engine starts. Fill it with `octo_engine_config_default`, change what you need,
 // then pass it to `octo_engine_new` (which copies it; the struct stays the caller's).
@@ -318,6 +370,64 @@ enum octo_status octo_buf_clone(struct octo_buf *buf, struct octo_buf **out);
 // Frees a buffer handle (NULL is ignored). The bytes go when their last handle does. Never
 // free a buffer that was handed over to a consuming function. Any thread.
 void octo_buf_free(struct octo_buf *buf);
+
+// Writes the default client configuration into `*out` (service_name NULL: set it). Any thread.
+enum octo_status octo_client_config_default(struct octo_client_config *out);
+
+// Makes a client of `config->service_name` calling the `endpoints_len` servers in `endpoints`
+// (round-robin over those that are up), on the shards of `engine`. Connections open in the
+// background; calls made before the first one is up wait for it (within their timeout).
+// Ownership: `*out` belongs to the caller: close and free it with `octo_client_free`, before
+// the engine. INVALID_ARGUMENT for NULL arguments, no endpoints, an address that does not
+// parse, an unknown framing or zero limits. Any thread but a shard thread.
+enum octo_status octo_client_new(const struct octo_engine *engine,
+                                 const struct octo_client_config *config,
+                                 const struct octo_endpoint *endpoints,
+                                 size_t endpoints_len,
+                                 struct octo_client **out);
+
+// Calls with `body` (`len` bytes: a whole Thrift CALL message; its seqid is replaced by the
+// call's sequence id) and returns at once; `callback(user_data, ...)` receives the outcome
+// exactly once, on a shard thread (see `octo_call_fn`). `timeout_ms` 0 uses the client's
+// default. `body` is copied before this returns.
+//
+// Returns OK when the call was taken: the callback will run (possibly before this returns,
+// on this thread, with CLOSED if the engine has stopped). On any other status the callback
+// will NOT run: CLOSED after `octo_client_close`, INVALID_ARGUMENT for NULL arguments or a
+// body that is not a Thrift CALL message. Any thread, concurrently.
+enum octo_status octo_client_call(const struct octo_client *client,
+                                  const uint8_t *body,
+                                  size_t len,
+                                  uint32_t timeout_ms,
+                                  octo_call_fn callback,
+                                  void *user_data);
+
+// Calls with `body` (a whole Thrift CALL message, copied) and waits for the outcome, at most
+// `timeout_ms` (0: the client's default). On OK, `*out_reply` is the server's REPLY message,
+// owned by the caller (free it with `octo_buf_free`). Otherwise the status says why (TIMEOUT,
+// CLOSED, TRANSPORT_EXCEPTION, or the server's status) and `octo_last_error()` has the
+// server's message; `*out_reply` is untouched. Any thread but a shard thread (BUSY there).
+enum octo_status octo_client_call_wait(const struct octo_client *client,
+                                       const uint8_t *body,
+                                       size_t len,
+                                       uint32_t timeout_ms,
+                                       struct octo_buf **out_reply);
+
+// Sends `body` (a whole Thrift CALL message, copied) as a one-way call (NoReply on OCTO): no
+// answer comes back and whether it arrived is not known. CLOSED after `octo_client_close` or
+// once the engine stopped. Any thread, concurrently.
+enum octo_status octo_client_send_one_way(const struct octo_client *client,
+                                          const uint8_t *body,
+                                          size_t len);
+
+// Closes the client: its connections close and calls still in flight complete with CLOSED
+// (their callbacks run soon, on shard threads); later calls return CLOSED. The handle stays
+// valid until `octo_client_free`. CLOSED if closed already. Any thread.
+enum octo_status octo_client_close(struct octo_client *client);
+
+// Closes the client (as `octo_client_close`, if it is open) and frees the handle (NULL is
+// ignored). Callbacks of calls in flight still run, with CLOSED. Any thread.
+void octo_client_free(struct octo_client *client);
 
 // Writes the default configuration into `*out`. Any thread.
 enum octo_status octo_engine_config_default(struct octo_engine_config *config);

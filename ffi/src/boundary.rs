@@ -170,29 +170,9 @@ pub extern "C" fn octo_last_error() -> *const c_char {
     })
 }
 
-thread_local! {
-    static IN_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// True while this thread runs a C callback (a shard thread), where blocking calls are refused.
+/// True on a shard thread (where octo runs callbacks), where blocking calls are refused.
 pub(crate) fn in_callback() -> bool {
-    IN_CALLBACK.with(|c| c.get())
-}
-
-/// Marks this thread as running a C callback until the guard drops.
-pub(crate) struct CallbackScope(bool);
-
-impl CallbackScope {
-    pub fn enter() -> CallbackScope {
-        CallbackScope(IN_CALLBACK.with(|c| c.replace(true)))
-    }
-}
-
-impl Drop for CallbackScope {
-    fn drop(&mut self) {
-        let was = self.0;
-        IN_CALLBACK.with(|c| c.set(was));
-    }
+    ::octo_engine::runtime::on_shard_thread()
 }
 
 /// BUSY if this thread is inside a callback, where `what` would block its own shard.
@@ -213,7 +193,9 @@ mod tests {
 
     fn last_error() -> String {
         // SAFETY: octo_last_error returns a valid NUL-terminated string owned by this thread.
-        unsafe { CStr::from_ptr(octo_last_error()) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(octo_last_error()) }
+            .to_string_lossy()
+            .into_owned()
     }
 
     #[test]
@@ -235,7 +217,11 @@ mod tests {
         assert_eq!(status, octo_status::Closed);
         assert_eq!(last_error(), "octo_x: gone");
         assert_eq!(call("octo_y", || Ok(())), octo_status::Ok);
-        assert_eq!(last_error(), "octo_x: gone", "success leaves the last error alone");
+        assert_eq!(
+            last_error(),
+            "octo_x: gone",
+            "success leaves the last error alone"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! cbindgen) who owns what and on which threads it may be called.
 //!
 //! Modules, one concern each: [`status`] (the status enum), [`boundary`] (panic catching,
-//! last error, argument checks), [`buf`] (engine buffers), [`engine`] (shards and their
+//! last error, argument checks), [`buf`] (engine buffers), [`client`] (calls to servers), [`engine`] (shards and their
 //! configuration), [`server`] (servers and services), [`request`] (a call as a C handler sees
 //! it), [`responder`] (answering a call exactly once).
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -17,6 +17,7 @@
 
 pub mod boundary;
 pub mod buf;
+pub mod client;
 pub mod engine;
 pub mod request;
 pub mod responder;

@@ -9,8 +9,8 @@ use ::octo_engine::server::ServerBuilder;
 use ::octo_engine::{Handler, Reply, Request, Server};
 
 use crate::boundary::{
-    arg, call, checked_out, not_in_callback, set_last_error, text, value, write_out, CallbackScope,
-    Failure, Outcome,
+    arg, call, checked_out, not_in_callback, set_last_error, text, value, write_out, Failure,
+    Outcome,
 };
 use crate::engine::octo_engine;
 use crate::request::{self, octo_request};
@@ -75,7 +75,6 @@ unsafe impl Sync for CHandler {}
 
 impl Handler for CHandler {
     fn call(&self, request: &Request<'_>, reply: Reply<'_>) {
-        let _scope = CallbackScope::enter();
         request::lend(request, |req| {
             octo_responder::serve(reply, request.shard(), &self.counters, |resp| {
                 // SAFETY: the callback was given as a valid function by the C host, which also
