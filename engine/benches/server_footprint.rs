@@ -204,7 +204,7 @@ fn main() {
 fn bytes_per_claimed_large_frame(server: &Server, n: usize) -> f64 {
     let addr = server.local_addr();
     let mut prefix = vec![0xAB, 0xBA, 0x00, 0x01];
-    prefix.extend_from_slice(&((15 << 20) as i32).to_be_bytes());
+    prefix.extend_from_slice(&(15i32 << 20).to_be_bytes());
     prefix.extend_from_slice(&[0u8; 1024]);
     let before = LIVE_BYTES.load(Ordering::SeqCst);
     let mut conns = Vec::with_capacity(n);
