@@ -772,22 +772,24 @@ impl Shard {
             }
             self.flush();
             let busy = !self.core.deferred.is_empty() || !self.mailbox.is_empty();
-            let result = if busy {
-                self.core.ring.submit()
+            // With DEFER_TASKRUN, completions are only produced by an enter that asks for
+            // events: even when there is no time to wait, enter with a zero timeout rather than
+            // a plain submit, or a busy mailbox could starve the sockets.
+            let wait = if busy {
+                Some(Duration::ZERO)
             } else {
-                match self.core.timers.next_deadline() {
-                    Some(deadline) => {
-                        let now = Instant::now();
-                        if deadline <= now {
-                            self.core.ring.submit()
-                        } else {
-                            let ts = types::Timespec::from(deadline - now);
-                            let args = types::SubmitArgs::new().timespec(&ts);
-                            self.core.ring.submitter().submit_with_args(1, &args)
-                        }
-                    }
-                    None => self.core.ring.submit_and_wait(1),
+                self.core
+                    .timers
+                    .next_deadline()
+                    .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+            };
+            let result = match wait {
+                Some(timeout) => {
+                    let ts = types::Timespec::from(timeout);
+                    let args = types::SubmitArgs::new().timespec(&ts);
+                    self.core.ring.submitter().submit_with_args(1, &args)
                 }
+                None => self.core.ring.submit_and_wait(1),
             };
             if let Err(e) = result {
                 match e.raw_os_error() {
