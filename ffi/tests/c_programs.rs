@@ -67,3 +67,8 @@ fn engine_c_program_passes() {
 fn server_c_program_passes() {
     run_c_program("test_server");
 }
+
+#[test]
+fn client_c_program_passes() {
+    run_c_program("test_client");
+}
