@@ -443,3 +443,36 @@ fn shard_locals_are_created_once_per_shard() {
     let got: Vec<u32> = (0..3).map(|_| rx.recv_timeout(WAIT).unwrap()).collect();
     assert_eq!(got, vec![1, 2, 3]);
 }
+
+#[test]
+fn a_flood_of_posts_does_not_starve_the_sockets() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let rt = runtime(1);
+    let addr = echo_server(&rt);
+    let done = Arc::new(AtomicBool::new(false));
+    let flooders: Vec<_> = (0..2)
+        .map(|_| {
+            let h = rt.shard(0).clone();
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                while !done.load(Ordering::Relaxed) && start.elapsed() < WAIT {
+                    let _ = h.post(|_| {});
+                }
+            })
+        })
+        .collect();
+    let mut s = connect(addr);
+    let frame = thrift_frame(b"through the flood");
+    for _ in 0..200 {
+        s.write_all(&frame).unwrap();
+        let mut back = vec![0; frame.len()];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(back, frame);
+    }
+    done.store(true, Ordering::Relaxed);
+    for f in flooders {
+        f.join().unwrap();
+    }
+}
