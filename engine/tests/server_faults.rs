@@ -482,3 +482,51 @@ fn graceful_shutdown_under_load_loses_no_answer() {
         "every call a handler accepted was answered before its connection closed"
     );
 }
+
+#[test]
+fn mutated_and_random_input_never_takes_the_server_down() {
+    // Deterministic xorshift: the same inputs every run.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let engine = engine(1);
+    let server = server(
+        &engine,
+        Limits {
+            idle_timeout: Some(Duration::from_millis(200)),
+            ..Limits::default()
+        },
+    );
+    let addr = server.local_addr();
+    let valid = echo_request(77, b"mutate me");
+    for round in 0..300 {
+        let mut input = if round % 3 == 0 {
+            (0..(next() % 256))
+                .map(|_| next() as u8)
+                .collect::<Vec<u8>>()
+        } else {
+            let mut v = valid.to_vec();
+            for _ in 0..(1 + next() % 4) {
+                let i = (next() as usize) % v.len();
+                v[i] ^= 1 << (next() % 8);
+            }
+            v
+        };
+        if round % 5 == 0 {
+            input.extend_from_slice(&valid); // a valid frame after the damage
+        }
+        let mut s = connect(addr);
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.write_all(&input);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        // Whatever comes back, the server must end the exchange by itself (answer and/or close).
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink);
+    }
+    assert_serves(addr);
+    assert_eq!(server.stats().handler_panics, 0);
+}
