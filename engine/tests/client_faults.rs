@@ -172,6 +172,48 @@ fn full_backlog() -> FullBacklog {
     }
 }
 
+/// Answers each NormalHeartbeat as a stock Dorado server does (messageType 1, status 3, "Message
+/// type do not match ..."), with the request's sequence id plus `SEQ_SKEW`; never answers calls.
+fn heartbeat_answerer<const SEQ_SKEW: i64>(mut s: std::net::TcpStream, stop: &AtomicBool) {
+    use octo_engine::proto::{
+        decode_octo, encode_octo, Flags, Frame, FrameDecoder, Header, MessageType, ResponseInfo,
+    };
+    let mut decoder = FrameDecoder::new(1 << 20);
+    let mut input = bytes::BytesMut::new();
+    let mut buf = [0u8; 4096];
+    while !stop.load(Ordering::SeqCst) {
+        match s.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => input.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
+            Err(_) => return,
+        }
+        while let Ok(Some(Frame::Octo(frame))) = decoder.decode(&mut input) {
+            let f = decode_octo(frame, 1 << 20).unwrap();
+            let h = Header::decode(&f.header).unwrap();
+            if h.message_type != MessageType::NormalHeartbeat {
+                continue;
+            }
+            let seq = h.request_info.unwrap().sequence_id + SEQ_SKEW;
+            let answer = Header {
+                message_type: MessageType::NormalHeartbeat,
+                response_info: Some(ResponseInfo {
+                    sequence_id: seq,
+                    status: Status::RpcException,
+                    message: Some("Message type do not match ScannerHeartBeatInvokeHandler".into()),
+                }),
+                ..Header::default()
+            };
+            let mut out = bytes::BytesMut::new();
+            encode_octo(&mut out, Flags::default(), &answer, b"").unwrap();
+            if s.write_all(&out).is_err() {
+                return;
+            }
+        }
+    }
+}
+
 type Events = Arc<Mutex<Vec<ClientEvent>>>;
 
 fn recorder() -> (Events, impl Fn(&ClientEvent) + Send + Sync + 'static) {
@@ -520,4 +562,64 @@ fn a_connect_that_gets_no_answer_times_out_and_fails_the_calls_waiting_for_it() 
             ClientEvent::ConnectFailed { reason, .. } if reason.contains("timed out"))),
         "{ev:?}"
     );
+}
+
+fn heartbeat_client(
+    peer: &RawPeer,
+    hook: impl Fn(&ClientEvent) + Send + Sync + 'static,
+) -> (Engine, Client) {
+    let client_engine = engine();
+    let client = Client::builder(SERVICE)
+        .endpoint(peer.addr, Framing::Octo)
+        .pool_size(1)
+        .heartbeat(Some(Heartbeat {
+            interval: Duration::from_millis(20),
+            timeout: Duration::from_secs(1),
+        }))
+        .backoff(Backoff {
+            base: Duration::from_secs(5),
+            cap: Duration::from_secs(5),
+        })
+        .on_event(hook)
+        .build(client_engine.runtime())
+        .unwrap();
+    (client_engine, client)
+}
+
+fn count(events: &Events, what: fn(&ClientEvent) -> bool) -> usize {
+    events.lock().unwrap().iter().filter(|e| what(e)).count()
+}
+
+#[test]
+fn a_dorado_heartbeat_answer_with_status_3_proves_the_server_alive() {
+    let peer = RawPeer::start(heartbeat_answerer::<0>);
+    let (events, hook) = recorder();
+    let (_engine, client) = heartbeat_client(&peer, hook);
+    // Enough heartbeats that a missed answer would have closed the connection meanwhile.
+    wait_until("heartbeats span three heartbeat timeouts", || {
+        count(&events, |e| matches!(e, ClientEvent::HeartbeatSent { .. })) >= 75
+    });
+    assert_eq!(
+        count(&events, |e| matches!(
+            e,
+            ClientEvent::HeartbeatTimedOut { .. } | ClientEvent::Disconnected { .. }
+        )),
+        0
+    );
+    assert_eq!(client.open_connections(), vec![1]);
+}
+
+#[test]
+fn a_heartbeat_answer_with_another_sequence_id_does_not_count() {
+    let peer = RawPeer::start(heartbeat_answerer::<1>);
+    let (events, hook) = recorder();
+    let (_engine, _client) = heartbeat_client(&peer, hook);
+    wait_until("the heartbeat times out", || {
+        count(&events, |e| {
+            matches!(e, ClientEvent::HeartbeatTimedOut { .. })
+        }) >= 1
+    });
+    wait_until("the connection closes", || {
+        count(&events, |e| matches!(e, ClientEvent::Disconnected { .. })) >= 1
+    });
 }
