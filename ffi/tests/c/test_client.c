@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "check.h"
-#include "echo_service.h"
+#include "../../examples/echo_thrift.h"
 #include "wire.h"
 
 static octo_engine *engine;

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "echo_service.h"
+#include "../../examples/echo_thrift.h"
 #include "wire.h"
 
 /* ---- a worker thread that answers calls after their callback returned ---- */

@@ -1,8 +1,8 @@
-/* echo_service.h: the Thrift side of `service Echo { string echo(1: string message) }` for C
+/* echo_thrift.h: the Thrift side of `service Echo { string echo(1: string message) }` for C
  * tests and examples: read the argument from the args struct, write a REPLY message. What a
  * generated Thrift processor would do, by hand, over the octo_request_info of a call. */
-#ifndef OCTO_ECHO_SERVICE_H
-#define OCTO_ECHO_SERVICE_H
+#ifndef OCTO_ECHO_THRIFT_H
+#define OCTO_ECHO_THRIFT_H
 
 #include <stdbool.h>
 #include <stdint.h>
