@@ -34,6 +34,8 @@ static jmethodID g_utf8;          /* static String Native.utf8(byte[]) */
 static jclass g_service;          /* com.meituan.octo.Service */
 static jmethodID g_dispatch;      /* boolean Service.dispatch(long, long, ByteBuffer, long, int, int, int, int) */
 static jclass g_byte_array;       /* byte[] */
+static jclass g_pending_call;     /* com.meituan.octo.PendingCall */
+static jmethodID g_call_done;     /* void PendingCall.done(int, byte[], String) */
 static pthread_key_t g_detach_key;
 /* java.nio.Buffer's fields, to point a thread's reused body buffer at each call's bytes. */
 static jfieldID g_buffer_address, g_buffer_capacity, g_buffer_limit, g_buffer_position, g_buffer_mark;
@@ -44,6 +46,16 @@ static jfieldID g_buffer_address, g_buffer_capacity, g_buffer_limit, g_buffer_po
 static __thread JNIEnv *tls_env;
 /* This thread's direct ByteBuffer that is re-pointed at each call's body (a global reference). */
 static __thread jobject tls_body;
+/* A scratch copy of a Java byte[] request body (octo copies it again before the call returns). */
+static __thread uint8_t *tls_scratch;
+static __thread size_t tls_scratch_len;
+static pthread_key_t g_scratch_key;
+
+static void free_scratch(void *p) {
+    free(p);
+    tls_scratch = NULL;
+    tls_scratch_len = 0;
+}
 
 static void detach_at_exit(void *unused) {
     (void)unused;
@@ -560,6 +572,185 @@ static void n_responder_free(JNIEnv *env, jclass c, jlong responder) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Clients                                                                                    */
+
+static jlong n_client_new(JNIEnv *env, jclass c, jlong engine, jstring service, jobjectArray endpoints,
+                          jint framing, jint timeout_ms, jint connect_timeout_ms, jstring appkey) {
+    octo_client_config config;
+    if (failed(env, octo_client_config_default(&config))) {
+        return 0;
+    }
+    jsize n = endpoints == NULL ? 0 : (*env)->GetArrayLength(env, endpoints);
+    if (n <= 0) {
+        throw_status(env, OCTO_STATUS_INVALID_ARGUMENT, "a client needs at least one endpoint");
+        return 0;
+    }
+    char *service_name = string_utf8(env, service, "serviceName");
+    char *app = (service_name != NULL && appkey != NULL) ? string_utf8(env, appkey, "appkey") : NULL;
+    octo_endpoint *eps = calloc((size_t)n, sizeof *eps);
+    char **addresses = calloc((size_t)n, sizeof *addresses);
+    octo_client *client = NULL;
+    if (service_name == NULL || (appkey != NULL && app == NULL) || eps == NULL || addresses == NULL) {
+        if (!(*env)->ExceptionCheck(env)) {
+            throw_status(env, OCTO_STATUS_INVALID_ARGUMENT, "out of memory");
+        }
+        goto done;
+    }
+    for (jsize i = 0; i < n; i++) {
+        jstring a = (jstring)(*env)->GetObjectArrayElement(env, endpoints, i);
+        addresses[i] = string_utf8(env, a, "endpoint");
+        if (a != NULL) {
+            (*env)->DeleteLocalRef(env, a);
+        }
+        if (addresses[i] == NULL) {
+            goto done;
+        }
+        eps[i].address = addresses[i];
+        eps[i].framing = (uint32_t)framing;
+    }
+    config.service_name = service_name;
+    config.appkey = (app != NULL && app[0] != '\0') ? app : NULL;
+    if (timeout_ms > 0) config.timeout_ms = (uint32_t)timeout_ms;
+    if (connect_timeout_ms > 0) config.connect_timeout_ms = (uint32_t)connect_timeout_ms;
+    failed(env, octo_client_new(ptr(engine), &config, eps, (size_t)n, &client));
+done:
+    if (addresses != NULL) {
+        for (jsize i = 0; i < n; i++) {
+            free(addresses[i]);
+        }
+    }
+    free(addresses);
+    free(eps);
+    free(app);
+    free(service_name);
+    return addr(client);
+}
+
+/* octo_call_fn: a call's outcome, on a shard thread (or on the calling thread when the engine has
+ * stopped). The reply is copied into a byte[] (the Java heap then owns it) and freed at once;
+ * PendingCall.done completes the caller's future. */
+static void on_call_done(void *user_data, octo_status status, octo_buf *reply, const char *message) {
+    JNIEnv *env = thread_env("octo-shard");
+    if (env == NULL) {
+        octo_buf_free(reply); /* cannot happen short of a broken JVM; the future stays pending */
+        return;
+    }
+    jobject pending = (jobject)user_data;
+    jbyteArray body = NULL;
+    if (reply != NULL) {
+        const uint8_t *data = NULL;
+        size_t len = 0;
+        if (octo_buf_data(reply, &data, &len) == OCTO_STATUS_OK && len <= INT32_MAX) {
+            body = (*env)->NewByteArray(env, (jsize)len);
+            if (body != NULL && len > 0) {
+                (*env)->SetByteArrayRegion(env, body, 0, (jsize)len, (const jbyte *)data);
+            }
+        }
+        octo_buf_free(reply);
+    }
+    jstring text = NULL;
+    if (status != OCTO_STATUS_OK && !(*env)->ExceptionCheck(env)) {
+        text = cstring(env, message);
+    }
+    if ((*env)->ExceptionCheck(env)) {
+        (*env)->ExceptionClear(env); /* out of memory: complete without the body or text */
+    }
+    (*env)->CallVoidMethod(env, pending, g_call_done, (jint)status, body, text);
+    if ((*env)->ExceptionCheck(env)) {
+        (*env)->ExceptionClear(env);
+    }
+    if (body != NULL) {
+        (*env)->DeleteLocalRef(env, body);
+    }
+    if (text != NULL) {
+        (*env)->DeleteLocalRef(env, text);
+    }
+    (*env)->DeleteGlobalRef(env, pending);
+}
+
+/* The request bytes of a direct buffer, or NULL with *status set. */
+static const uint8_t *direct_bytes(JNIEnv *env, jobject body, jint position, jint length, octo_status *status) {
+    uint8_t *data = body == NULL ? NULL : (*env)->GetDirectBufferAddress(env, body);
+    jlong capacity = body == NULL ? -1 : (*env)->GetDirectBufferCapacity(env, body);
+    if (data == NULL || position < 0 || length < 0 || (jlong)position + (jlong)length > capacity) {
+        *status = OCTO_STATUS_INVALID_ARGUMENT;
+        return NULL;
+    }
+    return data + position;
+}
+
+/* The request bytes of a byte[] region, copied into this thread's scratch buffer (not a critical
+ * region: octo may run the callback, which calls into Java, before the call returns). */
+static const uint8_t *array_bytes(JNIEnv *env, jbyteArray body, jint offset, jint length, octo_status *status) {
+    jsize n = body == NULL ? -1 : (*env)->GetArrayLength(env, body);
+    if (offset < 0 || length < 0 || (jlong)offset + (jlong)length > (jlong)n) {
+        *status = OCTO_STATUS_INVALID_ARGUMENT;
+        return NULL;
+    }
+    if ((size_t)length > tls_scratch_len || tls_scratch == NULL) {
+        size_t want = (size_t)length < 4096 ? 4096 : (size_t)length;
+        uint8_t *bigger = realloc(tls_scratch, want);
+        if (bigger == NULL) {
+            *status = OCTO_STATUS_INVALID_ARGUMENT;
+            return NULL;
+        }
+        tls_scratch = bigger;
+        tls_scratch_len = want;
+        pthread_setspecific(g_scratch_key, tls_scratch);
+    }
+    (*env)->GetByteArrayRegion(env, body, offset, length, (jbyte *)tls_scratch);
+    return tls_scratch;
+}
+
+static jint start_call(JNIEnv *env, jlong client, const uint8_t *data, jint length, jint timeout_ms,
+                       jobject pending) {
+    if (pending == NULL) {
+        return OCTO_STATUS_INVALID_ARGUMENT;
+    }
+    jobject ref = (*env)->NewGlobalRef(env, pending);
+    if (ref == NULL) {
+        return OCTO_STATUS_BUSY;
+    }
+    octo_status st = octo_client_call(ptr(client), data, (size_t)length, timeout_ms < 0 ? 0u : (uint32_t)timeout_ms,
+                                      on_call_done, ref);
+    if (st != OCTO_STATUS_OK) {
+        (*env)->DeleteGlobalRef(env, ref); /* the callback will not run */
+    }
+    return (jint)st;
+}
+
+static jint n_client_call(JNIEnv *env, jclass c, jlong client, jobject body, jint position, jint length,
+                          jint timeout_ms, jobject pending) {
+    octo_status st = OCTO_STATUS_OK;
+    const uint8_t *data = direct_bytes(env, body, position, length, &st);
+    return data == NULL ? (jint)st : start_call(env, client, data, length, timeout_ms, pending);
+}
+
+static jint n_client_call_array(JNIEnv *env, jclass c, jlong client, jbyteArray body, jint offset, jint length,
+                                jint timeout_ms, jobject pending) {
+    octo_status st = OCTO_STATUS_OK;
+    const uint8_t *data = array_bytes(env, body, offset, length, &st);
+    return data == NULL ? (jint)st : start_call(env, client, data, length, timeout_ms, pending);
+}
+
+static jint n_client_one_way(JNIEnv *env, jclass c, jlong client, jobject body, jint position, jint length) {
+    octo_status st = OCTO_STATUS_OK;
+    const uint8_t *data = direct_bytes(env, body, position, length, &st);
+    return data == NULL ? (jint)st : (jint)octo_client_send_one_way(ptr(client), data, (size_t)length);
+}
+
+static jint n_client_one_way_array(JNIEnv *env, jclass c, jlong client, jbyteArray body, jint offset,
+                                   jint length) {
+    octo_status st = OCTO_STATUS_OK;
+    const uint8_t *data = array_bytes(env, body, offset, length, &st);
+    return data == NULL ? (jint)st : (jint)octo_client_send_one_way(ptr(client), data, (size_t)length);
+}
+
+static void n_client_free(JNIEnv *env, jclass c, jlong client) {
+    octo_client_free(ptr(client));
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Buffers                                                                                    */
 
 static jobject n_buf_view(JNIEnv *env, jclass c, jlong buf) {
@@ -602,6 +793,12 @@ static const JNINativeMethod k_natives[] = {
     NATIVE("responderReplyArray", "(JI[BII)I", n_responder_reply_array),
     NATIVE("responderError", "(JILjava/lang/String;)I", n_responder_error),
     NATIVE("responderFree", "(J)V", n_responder_free),
+    NATIVE("clientNew", "(JLjava/lang/String;[Ljava/lang/String;IIILjava/lang/String;)J", n_client_new),
+    NATIVE("clientCall", "(JLjava/nio/ByteBuffer;IIILcom/meituan/octo/PendingCall;)I", n_client_call),
+    NATIVE("clientCallArray", "(J[BIIILcom/meituan/octo/PendingCall;)I", n_client_call_array),
+    NATIVE("clientOneWay", "(JLjava/nio/ByteBuffer;II)I", n_client_one_way),
+    NATIVE("clientOneWayArray", "(J[BII)I", n_client_one_way_array),
+    NATIVE("clientFree", "(J)V", n_client_free),
     NATIVE("bufView", "(J)Ljava/nio/ByteBuffer;", n_buf_view),
     NATIVE("bufFree", "(J)V", n_buf_free),
 };
@@ -622,7 +819,7 @@ EXPORT jint JNI_OnLoad(JavaVM *vm, void *reserved) {
         return JNI_ERR;
     }
     g_vm = vm;
-    if (pthread_key_create(&g_detach_key, detach_at_exit) != 0) {
+    if (pthread_key_create(&g_detach_key, detach_at_exit) != 0 || pthread_key_create(&g_scratch_key, free_scratch) != 0) {
         return JNI_ERR;
     }
     if (strcmp(octo_version(), OCTO_VERSION_STRING) != 0) {
@@ -634,13 +831,16 @@ EXPORT jint JNI_OnLoad(JavaVM *vm, void *reserved) {
     g_octo_exception = global_class(env, "com/meituan/octo/OctoException");
     g_service = global_class(env, "com/meituan/octo/Service");
     g_byte_array = global_class(env, "[B");
-    if (g_native == NULL || g_octo_exception == NULL || g_service == NULL || g_byte_array == NULL) {
+    g_pending_call = global_class(env, "com/meituan/octo/PendingCall");
+    if (g_native == NULL || g_octo_exception == NULL || g_service == NULL || g_byte_array == NULL ||
+        g_pending_call == NULL) {
         return JNI_ERR;
     }
     g_exception_new = (*env)->GetMethodID(env, g_octo_exception, "<init>", "(ILjava/lang/String;)V");
     g_utf8 = (*env)->GetStaticMethodID(env, g_native, "utf8", "([B)Ljava/lang/String;");
     g_dispatch = (*env)->GetMethodID(env, g_service, "dispatch", "(JJLjava/nio/ByteBuffer;JIIII)Z");
-    if (g_exception_new == NULL || g_utf8 == NULL || g_dispatch == NULL) {
+    g_call_done = (*env)->GetMethodID(env, g_pending_call, "done", "(I[BLjava/lang/String;)V");
+    if (g_exception_new == NULL || g_utf8 == NULL || g_dispatch == NULL || g_call_done == NULL) {
         return JNI_ERR;
     }
     jclass buffer = (*env)->FindClass(env, "java/nio/Buffer");

@@ -70,6 +70,24 @@ final class Native {
 
     static native void responderFree(long responder);
 
+    // Clients (one native client per service).
+    /** {@code endpoints}: "IP:PORT" each; {@code framing}: the Framing ordinal (= octo_framing). */
+    static native long clientNew(long engine, String service, String[] endpoints, int framing, int timeoutMillis,
+            int connectTimeoutMillis, String appkey);
+
+    /** Starts a call; {@code call.done} runs exactly once if this returns 0. */
+    static native int clientCall(long client, ByteBuffer body, int position, int length, int timeoutMillis,
+            PendingCall call);
+
+    static native int clientCallArray(long client, byte[] body, int offset, int length, int timeoutMillis,
+            PendingCall call);
+
+    static native int clientOneWay(long client, ByteBuffer body, int position, int length);
+
+    static native int clientOneWayArray(long client, byte[] body, int offset, int length);
+
+    static native void clientFree(long client);
+
     // Buffers.
     /** A direct view of the buffer's bytes, or null when it is empty. */
     static native ByteBuffer bufView(long buf);

@@ -42,6 +42,14 @@ final class NativeHandle implements Runnable {
         return h;
     }
 
+    /**
+     * Takes ownership of {@code address} for an owner that frees it itself (with {@link #close()}),
+     * also from its own Cleaner action.
+     */
+    static NativeHandle held(long address, LongConsumer free, String what) {
+        return new NativeHandle(address, free, what);
+    }
+
     /** The address, for a call that has {@link #acquire acquired} the handle. */
     long address() {
         return address;
@@ -75,7 +83,11 @@ final class NativeHandle implements Runnable {
 
     /** Closes: the address is freed now, or by the last call still using it. Idempotent. */
     void close() {
-        cleanable.clean();
+        if (cleanable != null) {
+            cleanable.clean();
+        } else {
+            run();
+        }
     }
 
     /** The Cleaner's action (also what {@link #close()} runs): never referring to the owner. */

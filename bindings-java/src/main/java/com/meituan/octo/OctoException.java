@@ -11,12 +11,22 @@ public class OctoException extends RuntimeException {
 
     private final Status status;
     private final int code;
+    private final transient java.nio.ByteBuffer body;
 
     /** An exception with the status of this code (as octo.h numbers it) and a message. */
     public OctoException(int code, String message) {
+        this(code, message, (java.nio.ByteBuffer) null);
+    }
+
+    /**
+     * An exception for a call answered with status {@code code}, the server's message and the
+     * Thrift message it sent with the error ({@code body}, may be null).
+     */
+    public OctoException(int code, String message, java.nio.ByteBuffer body) {
         super(Status.of(code).name() + ": " + message);
         this.code = code;
         this.status = Status.of(code);
+        this.body = body;
     }
 
     /** An exception with this status and message. */
@@ -28,6 +38,15 @@ public class OctoException extends RuntimeException {
     public OctoException(Status status, String message, Throwable cause) {
         this(status.code(), message);
         initCause(cause);
+    }
+
+    /**
+     * The Thrift message the server answered with, when the call was answered with an error status
+     * (a TApplicationException, or for status 1 the result struct carrying a declared exception);
+     * null for local failures. Read-only.
+     */
+    public java.nio.ByteBuffer body() {
+        return body == null ? null : body.asReadOnlyBuffer();
     }
 
     /** The status this failure maps to. */
