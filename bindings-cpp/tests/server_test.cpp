@@ -28,7 +28,7 @@ std::string echo_reply(int32_t seqid, const std::string& value) {
   result.__isset.success = true;
   result.write(codec.out.get());
   codec.out->writeMessageEnd();
-  return codec.transport->output();
+  return std::string(codec.transport->output());
 }
 
 /// The message argument of an Echo CALL.

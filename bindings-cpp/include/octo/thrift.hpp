@@ -49,7 +49,8 @@ namespace octo {
 namespace thrift {
 
 /// One whole Thrift message in memory: reads come from a lent byte range (no copy), writes go
-/// to an owned, reused std::string. What a TProtocol sees for one call on either side.
+/// to an owned buffer that is reused from call to call. What a TProtocol sees for one call on
+/// either side.
 class MessageTransport
     : public apache::thrift::transport::TVirtualTransport<MessageTransport> {
  public:
@@ -58,11 +59,16 @@ class MessageTransport
     pos_ = reinterpret_cast<const uint8_t*>(message.data());
     end_ = pos_ + message.size();
   }
-  /// Forgets what was written (keeps the capacity).
-  void reset_output() noexcept { out_.clear(); }
-  /// What was written since reset_output().
-  const std::string& output() const noexcept { return out_; }
-  std::string& output() noexcept { return out_; }
+  /// Forgets what was written; keeps the buffer unless a large answer grew it past 4 MiB.
+  void reset_output() noexcept {
+    out_size_ = 0;
+    if (out_capacity_ > (size_t{4} << 20)) {
+      out_.reset();
+      out_capacity_ = 0;
+    }
+  }
+  /// What was written since reset_output(); valid until the next write or reset.
+  std::string_view output() const noexcept { return std::string_view(out_.get(), out_size_); }
   size_t input_remaining() const noexcept { return static_cast<size_t>(end_ - pos_); }
 
   bool isOpen() const override { return true; }
@@ -85,7 +91,9 @@ class MessageTransport
     return read(buf, len);
   }
   void write(const uint8_t* buf, uint32_t len) {
-    out_.append(reinterpret_cast<const char*>(buf), len);
+    if (out_capacity_ - out_size_ < len) grow(len);
+    std::memcpy(out_.get() + out_size_, buf, len);
+    out_size_ += len;
   }
   const uint8_t* borrow(uint8_t* /*buf*/, uint32_t* len) {
     if (input_remaining() < *len) return nullptr;
@@ -102,20 +110,41 @@ class MessageTransport
   }
 
  private:
+  void grow(size_t more) {
+    size_t need = out_size_ + more;
+    size_t capacity = std::max<size_t>({need, out_capacity_ * 2, 4096});
+    std::unique_ptr<char[]> bigger(new char[capacity]);
+    if (out_size_ > 0) std::memcpy(bigger.get(), out_.get(), out_size_);
+    out_ = std::move(bigger);
+    out_capacity_ = capacity;
+  }
+
   const uint8_t* pos_ = nullptr;
   const uint8_t* end_ = nullptr;
-  std::string out_;
+  std::unique_ptr<char[]> out_;
+  size_t out_size_ = 0;
+  size_t out_capacity_ = 0;
 };
 
 /// TBinaryProtocol over a MessageTransport, with non-virtual transport calls.
 using MessageProtocol = apache::thrift::protocol::TBinaryProtocolT<MessageTransport>;
 
 /// A transport and the protocols over it, for one call at a time on one thread.
-struct MessageCodec {
+///
+/// `transport`, `in` and `out` are non-owning shared_ptrs (aliasing an empty owner) on objects
+/// this codec owns: copying them, as TProcessor::process and generated code's getTransport()
+/// do several times per call, touches no reference count. They must not outlive the codec.
+class MessageCodec {
+ public:
   MessageCodec()
-      : transport(std::make_shared<MessageTransport>()),
-        in(std::make_shared<MessageProtocol>(transport)),
-        out(std::make_shared<MessageProtocol>(transport)) {}
+      : owned_transport_(std::make_unique<MessageTransport>()),
+        transport(unowned(owned_transport_.get())),
+        owned_in_(std::make_unique<MessageProtocol>(transport)),
+        owned_out_(std::make_unique<MessageProtocol>(transport)),
+        in(unowned(owned_in_.get())),
+        out(unowned(owned_out_.get())) {}
+  MessageCodec(const MessageCodec&) = delete;
+  MessageCodec& operator=(const MessageCodec&) = delete;
 
   /// Readies the codec for `message`: reads from it, empty output, and no string or container
   /// longer than the message itself (so a lying length never allocates past what arrived).
@@ -128,9 +157,23 @@ struct MessageCodec {
     in->setContainerSizeLimit(limit);
   }
 
-  std::shared_ptr<MessageTransport> transport;
-  std::shared_ptr<MessageProtocol> in;
-  std::shared_ptr<MessageProtocol> out;
+ private:
+  template <class T>
+  static std::shared_ptr<T> unowned(T* p) noexcept {
+    return std::shared_ptr<T>(std::shared_ptr<T>(), p);
+  }
+  std::unique_ptr<MessageTransport> owned_transport_;
+
+ public:
+  const std::shared_ptr<MessageTransport> transport;
+
+ private:
+  std::unique_ptr<MessageProtocol> owned_in_;
+  std::unique_ptr<MessageProtocol> owned_out_;
+
+ public:
+  const std::shared_ptr<MessageProtocol> in;
+  const std::shared_ptr<MessageProtocol> out;
 };
 
 namespace detail {
@@ -226,7 +269,7 @@ inline void process(apache::thrift::TProcessor& processor, std::string_view body
     responder.error(Status::ProtocolException, "the processor refused the message");
     return;
   }
-  const std::string& out = codec->transport->output();
+  std::string_view out = codec->transport->output();
   if (out.empty()) {
     // A one-way method writes nothing; nothing is sent back either way.
     if (one_way) {
