@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.meituan.octo.peers.RustBench;
+import com.meituan.octo.thrift.OctoThrift;
 import com.meituan.octo.thrift.ThriftService;
 import java.util.Map;
 import octo.idl.Echo;
@@ -18,6 +19,27 @@ class CrossLanguageTest {
                 .service("Echo", new ThriftService(new Echo.Processor<Echo.Iface>(message -> message)))
                 .build()
                 .start();
+    }
+
+    @Test
+    void aJavaClientCallsTheRustEchoServer() throws Exception {
+        try (RustBench.Server rust = RustBench.serve(1);
+                OctoClient client = OctoClient.builder().directConnAddress("127.0.0.1:" + rust.port)
+                        .serviceName("Echo").shards(1).build()) {
+            assertEquals("from java", OctoClientTest.echoReply(client.callBlocking(OctoClientTest.echoCall("from java"))));
+            Echo.Client echo = OctoThrift.client(client, new Echo.Client.Factory());
+            assertEquals("x".repeat(1024), echo.echo("x".repeat(1024)));
+        }
+    }
+
+    @Test
+    void aJavaPlainThriftClientCallsTheRustEchoServer() throws Exception {
+        try (RustBench.Server rust = RustBench.serve(1);
+                OctoClient client = OctoClient.builder().directConnAddress("127.0.0.1:" + rust.port)
+                        .framing(Framing.THRIFT).serviceName("Echo").shards(1).build()) {
+            Echo.Client echo = OctoThrift.client(client, new Echo.Client.Factory());
+            assertEquals("plain thrift", echo.echo("plain thrift"));
+        }
     }
 
     @Test
