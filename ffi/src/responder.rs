@@ -6,6 +6,7 @@
 //! which carries a later answer back to the shard through its mailbox. An answer given by
 //! another thread while the callback still runs is held and written when the callback returns.
 
+use std::cell::Cell;
 use std::ffi::c_char;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -75,7 +76,6 @@ enum Slot {
     /// The callback is running: its inline reply lives in the callback's frame on the shard.
     Inline {
         reply: *mut Option<Reply<'static>>,
-        thread: std::thread::ThreadId,
         released: bool,
     },
     /// Another thread answered while the callback was running; written when it returns.
@@ -87,9 +87,14 @@ enum Slot {
 }
 
 // SAFETY: the only non-Send part is the Inline reply pointer, and it is dereferenced only on
-// the thread recorded with it while that thread runs the callback that owns the pointee
-// (checked in `answer` and `finish_callback` under the mutex).
+// the thread running the callback that owns the pointee, while it runs (`answer` checks
+// SERVING, which `serve` sets for exactly that span on that thread).
 unsafe impl Send for Slot {}
+
+thread_local! {
+    /// The responder whose callback this thread is running (null when none).
+    static SERVING: Cell<*const octo_responder> = const { Cell::new(std::ptr::null()) };
+}
 
 /// What an answer carries, borrowed from C or owned.
 enum Given<'a> {
@@ -148,13 +153,14 @@ impl octo_responder {
         let cell = Arc::new(octo_responder {
             slot: Mutex::new(Slot::Inline {
                 reply: (&mut held as *mut Option<Reply<'_>>).cast(),
-                thread: std::thread::current().id(),
                 released: false,
             }),
             shard,
             counters: counters.clone(),
         });
+        let previous = SERVING.with(|s| s.replace(Arc::as_ptr(&cell)));
         callback(Arc::into_raw(cell.clone()).cast_mut());
+        SERVING.with(|s| s.set(previous));
         let mut slot = cell.lock();
         match std::mem::replace(&mut *slot, Slot::Done) {
             Slot::Inline { released: true, .. } => {
@@ -184,8 +190,8 @@ impl octo_responder {
         let status = given.status();
         let mut slot = self.lock();
         match &mut *slot {
-            Slot::Inline { reply, thread, .. } => {
-                if *thread == std::thread::current().id() {
+            Slot::Inline { reply, .. } => {
+                if SERVING.with(|s| s.get()) == self as *const octo_responder {
                     // SAFETY: on the recorded thread while its callback runs (the slot is still
                     // Inline, which `serve` changes before the pointee's frame ends), so the
                     // pointer is live and nothing else uses it while we hold the mutex.

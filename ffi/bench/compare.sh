@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The C Echo server through libocto's C ABI against the Rust Echo server (octo-bench serve), in
+# one run: each server pinned to one CPU with one shard, driven by `octo-bench load` pinned to
+# another, rounds interleaved (rust, c, rust, c, ...) so drift hits both alike. Prints each
+# round and, per scenario, the median QPS of each and the ratio C / Rust.
+#
+#   ffi/bench/compare.sh [--secs S] [--rounds R] [--scenarios 8x1,8x16,64x1] [--size BYTES]
+#                        [--server-cpu N] [--load-cpu N]
+#
+# Uses target/release (or $CARGO_TARGET_DIR/release); builds what is missing.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+unset LD_LIBRARY_PATH
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+REL=$TARGET/release
+SECS=5 ROUNDS=3 SCENARIOS=8x1,8x16,64x1 SIZE=1024 SERVER_CPU=0 LOAD_CPU=1
+while [ $# -gt 0 ]; do
+  case $1 in
+    --secs) SECS=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --scenarios) SCENARIOS=$2; shift 2 ;;
+    --size) SIZE=$2; shift 2 ;;
+    --server-cpu) SERVER_CPU=$2; shift 2 ;;
+    --load-cpu) LOAD_CPU=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+[ -e "$REL/libocto.so" ] || cargo build --release -p octo-ffi --quiet
+[ -x "$REL/octo-bench" ] || cargo build --release -p octo-bench --quiet
+OUT=$TARGET/c-abi
+mkdir -p "$OUT"
+gcc -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -pthread -I include \
+  ffi/examples/echo_server.c -o "$OUT/echo_server" -L"$REL" -Wl,-rpath,"$REL" -locto
+
+SERVER=
+stop() { [ -n "$SERVER" ] && kill -TERM "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null; SERVER=; }
+trap stop EXIT
+
+start() { # start rust|c -> sets SERVER and PORT
+  local log=$OUT/compare-$1.log
+  rm -f "$log"
+  case $1 in
+    rust) "$REL/octo-bench" serve --addr 127.0.0.1:0 --shards 1 --cpus "$SERVER_CPU" >"$log" 2>&1 & ;;
+    c) "$OUT/echo_server" --addr 127.0.0.1:0 --shards 1 --cpus "$SERVER_CPU" >"$log" 2>&1 & ;;
+  esac
+  SERVER=$!
+  for _ in $(seq 100); do grep -q "listening on" "$log" && break; sleep 0.1; done
+  PORT=$(sed -n 's/^listening on [0-9.]*:\([0-9]*\) .*/\1/p' "$log")
+  [ -n "$PORT" ] || { cat "$log"; exit 1; }
+}
+
+RESULTS=$OUT/compare-results.txt
+: >"$RESULTS"
+IFS=, read -ra SCEN <<<"$SCENARIOS"
+for round in $(seq "$ROUNDS"); do
+  for sc in "${SCEN[@]}"; do
+    conns=${sc%x*} depth=${sc#*x}
+    for who in rust c; do
+      start "$who"
+      json=$("$REL/octo-bench" load --addr "127.0.0.1:$PORT" --conns "$conns" --depth "$depth" \
+        --size "$SIZE" --secs "$SECS" --cpu "$LOAD_CPU" --json)
+      stop
+      qps=$(sed -n 's/.*"qps":\([0-9.]*\).*/\1/p' <<<"$json")
+      errors=$(sed -n 's/.*"errors":\([0-9]*\).*/\1/p' <<<"$json")
+      p99=$(sed -n 's/.*"p99_us":\([0-9]*\).*/\1/p' <<<"$json")
+      printf 'round %d %-5s %-4s qps %8.0f p99 %6s us errors %s\n' "$round" "$sc" "$who" "$qps" "$p99" "$errors"
+      echo "$sc $who $qps" >>"$RESULTS"
+    done
+  done
+done
+
+echo
+echo "median QPS over $ROUNDS rounds (${SECS}s each, ${SIZE} B, server on CPU $SERVER_CPU, load on CPU $LOAD_CPU):"
+for sc in "${SCEN[@]}"; do
+  med() { awk -v s="$sc" -v w="$1" '$1==s && $2==w {print $3}' "$RESULTS" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+  r=$(med rust) c=$(med c)
+  awk -v s="$sc" -v r="$r" -v c="$c" 'BEGIN {printf "  %-5s rust %8.0f  c-abi %8.0f  c/rust %.3f\n", s, r, c, c/r}'
+done
