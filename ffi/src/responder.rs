@@ -191,7 +191,7 @@ impl octo_responder {
         let mut slot = self.lock();
         match &mut *slot {
             Slot::Inline { reply, .. } => {
-                if SERVING.with(|s| s.get()) == self as *const octo_responder {
+                if std::ptr::eq(SERVING.with(|s| s.get()), self) {
                     // SAFETY: on the recorded thread while its callback runs (the slot is still
                     // Inline, which `serve` changes before the pointee's frame ends), so the
                     // pointer is live and nothing else uses it while we hold the mutex.
