@@ -418,6 +418,35 @@ static void eight_threads_call_through_one_client(void) {
   octo_client_free(shared_client);
 }
 
+static void calls_after_the_engine_stopped_are_closed(void) {
+  octo_engine_config ec;
+  CHECK_OK(octo_engine_config_default(&ec));
+  ec.shards = 1;
+  ec.pin_shards = false;
+  octo_engine *other = NULL;
+  CHECK_OK(octo_engine_new(&ec, &other));
+  octo_client_config cfg;
+  CHECK_OK(octo_client_config_default(&cfg));
+  cfg.service_name = "Echo";
+  octo_endpoint ep = {address, OCTO_FRAMING_OCTO};
+  octo_client *c = NULL;
+  CHECK_OK(octo_client_new(other, &cfg, &ep, 1, &c));
+  expect_echo_wait(c, "before the engine stops");
+  octo_engine_free(other); /* misuse: the client outlives its engine */
+  uint8_t body[64];
+  size_t n = echo_call(body, sizeof body, "x");
+  octo_buf *reply = NULL;
+  CHECK_STATUS(octo_client_call_wait(c, body, n, 0, &reply), OCTO_STATUS_CLOSED);
+  pending p;
+  pending_init(&p);
+  octo_status st = octo_client_call(c, body, n, 0, on_result, &p);
+  CHECK(st == OCTO_STATUS_OK); /* taken, and answered at once: */
+  CHECK(p.done && p.status == OCTO_STATUS_CLOSED);
+  pending_destroy(&p);
+  CHECK_STATUS(octo_client_send_one_way(c, body, n), OCTO_STATUS_CLOSED);
+  octo_client_free(c);
+}
+
 int main(void) {
   octo_engine_config ec;
   CHECK_OK(octo_engine_config_default(&ec));
@@ -442,6 +471,7 @@ int main(void) {
   waiting_inside_a_callback_is_refused();
   close_completes_calls_in_flight_with_closed();
   eight_threads_call_through_one_client();
+  calls_after_the_engine_stopped_are_closed();
 
   pthread_mutex_lock(&held_lock);
   for (int i = 0; i < held_count; i++) octo_responder_free(held[i]); /* answered RpcException */

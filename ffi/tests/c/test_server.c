@@ -257,6 +257,14 @@ static void handle(void *user_data, const octo_request *req, octo_responder *res
     size_t n = echo_write_reply(reply, info.method.data, info.method.len, info.thrift_seqid, msg, len);
     CHECK_OK(octo_responder_reply(resp, OCTO_STATUS_APPLICATION_EXCEPTION, reply, n));
     octo_responder_free(resp);
+  } else if (has_prefix(msg, len, "declared-buf:")) {
+    octo_buf *b = NULL;
+    CHECK_OK(octo_buf_new(0, &b));
+    uint8_t reply[512];
+    size_t n = echo_write_reply(reply, info.method.data, info.method.len, info.thrift_seqid, msg, len);
+    CHECK_OK(octo_buf_write(b, reply, n));
+    CHECK_OK(octo_responder_reply_buf(resp, OCTO_STATUS_APPLICATION_EXCEPTION, b)); /* consumed */
+    octo_responder_free(resp);
   } else if (has_prefix(msg, len, "inspect:")) {
     char text[1024];
     size_t n = describe(req, &info, text, sizeof text);
@@ -396,6 +404,8 @@ static void every_way_of_answering_arrives(int fd, int tfd) {
   expect_echo(call_octo(fd, "Echo", 15, "double:x"), "double:x");
   answer a = call_octo(fd, "Echo", 16, "declared:x");
   CHECK(a.status == 1 && a.msg_type == 2);
+  a = call_octo(fd, "Echo", 19, "declared-buf:x");
+  CHECK(a.status == 1 && a.msg_type == 2 && strcmp(a.result, "declared-buf:x") == 0);
   a = call_octo(fd, "Echo", 17, "error:x");
   CHECK(a.status == 7 && a.msg_type == 3);
   CHECK(strcmp(a.result, "denied") == 0);
@@ -495,7 +505,7 @@ static void counters_add_up(void) {
   CHECK(s.connections_accepted >= 2 + THREADS);
   CHECK(s.requests >= (uint64_t)THREADS * CALLS_PER_THREAD + 20);
   CHECK(s.answers_by_status[0] >= (uint64_t)THREADS * CALLS_PER_THREAD + 15);
-  CHECK(s.answers_by_status[1] == 1); /* declared */
+  CHECK(s.answers_by_status[1] == 2); /* declared, declared-buf */
   CHECK(s.answers_by_status[3] == 2); /* two responders freed unanswered */
   CHECK(s.answers_by_status[7] == 2); /* error: x2 */
   CHECK(s.answers_by_status[8] == 1); /* unknown service */
