@@ -10,6 +10,7 @@ import com.meituan.octo.thrift.ThriftService;
 import java.nio.ByteBuffer;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import octo.idl.Echo;
 import org.apache.thrift.protocol.TBinaryProtocol;
@@ -62,6 +63,7 @@ class OctoClientTest {
     @AfterEach
     void stop() {
         client.close();
+        server.shutdown(Duration.ofMillis(100)); // no grace for the calls left unanswered on purpose
         server.close();
     }
 

@@ -18,7 +18,8 @@ import java.util.regex.Pattern;
 /**
  * octo's Rust bench binary (bench/, {@code octo-bench}) as real processes for cross-language tests:
  * the Rust Echo server ({@code serve}) and the Rust load generator ({@code load}). The binary is
- * built once per test run with {@code cargo build --release -p octo-bench} (a no-op when fresh).
+ * {@code $OCTO_BENCH_BIN} when set (scripts/test.d/60-java.sh), else built once per test run with
+ * {@code cargo build --release -p octo-bench} (a no-op when fresh).
  */
 public final class RustBench {
     private static Path binary;
@@ -34,6 +35,11 @@ public final class RustBench {
     /** The octo-bench binary, built if needed. */
     public static synchronized Path binary() throws IOException, InterruptedException {
         if (binary != null) {
+            return binary;
+        }
+        String given = System.getenv("OCTO_BENCH_BIN");
+        if (given != null && Files.isExecutable(Path.of(given))) {
+            binary = Path.of(given);
             return binary;
         }
         String targetDir = System.getenv("CARGO_TARGET_DIR");

@@ -8,6 +8,7 @@ import com.meituan.octo.OctoClient;
 import com.meituan.octo.OctoException;
 import com.meituan.octo.OctoServer;
 import com.meituan.octo.Status;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import octo.idl.Echo;
 import octo.idl.test.Greeter;
@@ -40,6 +41,7 @@ class OctoTransportTest {
     @AfterEach
     void stop() {
         client.close();
+        server.shutdown(Duration.ofMillis(100)); // no grace for the calls left unanswered on purpose
         server.close();
     }
 
