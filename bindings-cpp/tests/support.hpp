@@ -3,7 +3,7 @@
 #ifndef OCTO_TESTS_SUPPORT_HPP
 #define OCTO_TESTS_SUPPORT_HPP
 
-#include <octo/octo.hpp>
+#include <octo/thrift.hpp>
 
 #include <poll.h>
 #include <signal.h>
@@ -185,6 +185,37 @@ class RustEchoServer {
   ChildProcess child_;
   std::string address_;
 };
+
+/// The Echo CALL message for `message`, as generated code writes it.
+inline std::string echo_call(const std::string& message, int32_t seqid = 0) {
+  octo::thrift::MessageCodec codec;
+  codec.begin({});
+  codec.out->writeMessageBegin("echo", apache::thrift::protocol::T_CALL, seqid);
+  octo_idl::Echo_echo_pargs args;
+  args.message = &message;
+  args.write(codec.out.get());
+  codec.out->writeMessageEnd();
+  return std::string(codec.transport->output());
+}
+
+/// The string an Echo REPLY message carries (throws what an EXCEPTION message holds).
+inline std::string echo_result(std::string_view reply) {
+  octo::thrift::MessageCodec codec;
+  codec.begin(reply);
+  std::string name;
+  apache::thrift::protocol::TMessageType type;
+  int32_t seqid = 0;
+  codec.in->readMessageBegin(name, type, seqid);
+  if (type == apache::thrift::protocol::T_EXCEPTION) {
+    apache::thrift::TApplicationException x;
+    x.read(codec.in.get());
+    throw x;
+  }
+  octo_idl::Echo_echo_result result;
+  result.read(codec.in.get());
+  if (!result.__isset.success) throw std::runtime_error("no result in the reply");
+  return result.success;
+}
 
 inline std::string text_of_size(size_t n) {
   std::string s(n, 'x');

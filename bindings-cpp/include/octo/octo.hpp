@@ -30,7 +30,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <algorithm>
+#include <exception>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -433,8 +436,22 @@ struct ServerStats {
 
 namespace detail {
 
+/// True on a thread while it runs an octo callback (a handler or a call's completion): a
+/// blocking call there would wait for its own shard.
+inline bool& in_callback() noexcept {
+  thread_local bool flag = false;
+  return flag;
+}
+
+struct CallbackScope {
+  CallbackScope() noexcept : outer(in_callback()) { in_callback() = true; }
+  ~CallbackScope() { in_callback() = outer; }
+  bool outer;
+};
+
 inline void run_handler(void* user_data, const octo_request* request,
                         octo_responder* responder) noexcept {
+  CallbackScope scope;
   Responder r(responder);
   try {
     Request req(request);
@@ -531,6 +548,219 @@ class Server {
     void operator()(octo_server* s) const noexcept { octo_server_free(s); }
   };
   std::unique_ptr<octo_server, Free> raw_;
+};
+
+// ------------------------------------------------------------------------------------------
+// Client side: ClientConfig, CallResult, Client
+
+/// How a Client calls: the service, its endpoints, timeouts and limits; starts from libocto's
+/// defaults. Chainable: `ClientConfig("Echo").endpoint("127.0.0.1:9001").timeout(500ms)`.
+class ClientConfig {
+ public:
+  /// A client of `service_name` (RequestInfo.serviceName on OCTO; unused on plain Thrift).
+  explicit ClientConfig(std::string service_name) : service_(std::move(service_name)) {
+    detail::check(octo_client_config_default(&raw_));
+  }
+
+  /// Adds a server to call: "IP:PORT", speaking OCTO or plain framed Thrift (Whale, Apache
+  /// Thrift servers). Calls go round-robin over the endpoints that are up.
+  ClientConfig& endpoint(std::string address, Framing framing = Framing::Octo) {
+    endpoints_.push_back({std::move(address), framing});
+    return *this;
+  }
+  /// TraceInfo.clientAppkey sent with OCTO calls.
+  ClientConfig& appkey(std::string appkey) {
+    appkey_ = std::move(appkey);
+    return *this;
+  }
+  /// The default call timeout (a call may give its own).
+  ClientConfig& timeout(std::chrono::milliseconds t) {
+    raw_.timeout_ms = static_cast<uint32_t>(t.count());
+    return *this;
+  }
+  ClientConfig& connect_timeout(std::chrono::milliseconds t) {
+    raw_.connect_timeout_ms = static_cast<uint32_t>(t.count());
+    return *this;
+  }
+  /// Connections per endpoint on each shard.
+  ClientConfig& pool_size(uint32_t n) {
+    raw_.pool_size = n;
+    return *this;
+  }
+  ClientConfig& max_in_flight_per_connection(uint32_t n) {
+    raw_.max_in_flight_per_connection = n;
+    return *this;
+  }
+  /// Heartbeat a connection silent for `interval`; close it if unanswered within `timeout`.
+  /// A zero interval sends none.
+  ClientConfig& heartbeat(std::chrono::milliseconds interval, std::chrono::milliseconds timeout) {
+    raw_.heartbeat_interval_ms = static_cast<uint32_t>(interval.count());
+    raw_.heartbeat_timeout_ms = static_cast<uint32_t>(timeout.count());
+    return *this;
+  }
+  /// Largest answer accepted; a larger one closes its connection.
+  ClientConfig& max_frame_size(uint32_t bytes) {
+    raw_.max_frame_size = bytes;
+    return *this;
+  }
+
+  const std::string& service_name() const noexcept { return service_; }
+
+  /// The C structs, pointing into this object (valid while it lives unchanged).
+  const octo_client_config& raw() const {
+    raw_.service_name = service_.c_str();
+    raw_.appkey = appkey_.empty() ? nullptr : appkey_.c_str();
+    return raw_;
+  }
+  std::vector<octo_endpoint> raw_endpoints() const {
+    std::vector<octo_endpoint> out;
+    out.reserve(endpoints_.size());
+    for (const auto& e : endpoints_) {
+      out.push_back(octo_endpoint{e.first.c_str(), static_cast<uint32_t>(e.second)});
+    }
+    return out;
+  }
+
+ private:
+  std::string service_;
+  std::string appkey_;
+  std::vector<std::pair<std::string, Framing>> endpoints_;
+  mutable octo_client_config raw_{};
+};
+
+/// A call's outcome as a callback receives it: get() gives the reply (a whole Thrift REPLY
+/// message) or throws the octo::Error, exactly as std::future::get() does for call().
+class CallResult {
+ public:
+  CallResult(Status status, Buffer reply, std::string message)
+      : status_(status), reply_(std::move(reply)), message_(std::move(message)) {}
+
+  /// Ok, or why the call failed (the server's status, TransportException, Timeout, Closed).
+  Status status() const noexcept { return status_; }
+  bool ok() const noexcept { return status_ == Status::Ok; }
+  /// The reply; throws the call's Error (with the server's answer body, if any) on failure.
+  Buffer get() {
+    if (status_ != Status::Ok) throw error();
+    return std::move(reply_);
+  }
+  /// The failure as an Error (status Ok if the call succeeded).
+  Error error() const {
+    return Error(status_, message_,
+                 reply_.raw() != nullptr ? std::string(reply_.view()) : std::string());
+  }
+
+ private:
+  Status status_;
+  Buffer reply_;  // empty handle (raw() == nullptr) when the call failed without an answer
+  std::string message_;
+};
+
+namespace detail {
+
+inline Buffer adopt_reply(octo_buf* reply) noexcept { return Buffer::adopt(reply); }
+
+template <class Deliver>
+void deliver_call(void* user_data, octo_status status, octo_buf* reply,
+                  const char* message) noexcept {
+  CallbackScope scope;
+  std::unique_ptr<Deliver> deliver(static_cast<Deliver*>(user_data));
+  try {
+    (*deliver)(CallResult(static_cast<Status>(status), adopt_reply(reply),
+                          message != nullptr ? message : ""));
+  } catch (...) {
+    // A callback's exception has nowhere to go on a shard thread; it ends here.
+  }
+}
+
+}  // namespace detail
+
+/// A client of one service over its endpoints, on an Engine's shards: multiplexed
+/// connections, per-call deadlines, reconnects with backoff, heartbeats (all in libocto).
+/// Bodies are whole Thrift CALL messages (what generated code writes; see octo/thrift.hpp).
+///
+/// Threads: every call may be made from any thread, concurrently. Callbacks run on shard
+/// threads: never block in them. call_sync() and waiting on a future must not happen inside
+/// an octo callback or handler (Error(Busy) there). Move-only; closes on destruction.
+class Client {
+ public:
+  Client(Engine engine, const ClientConfig& config) : engine_(std::move(engine)) {
+    std::vector<octo_endpoint> endpoints = config.raw_endpoints();
+    octo_client* raw = nullptr;
+    detail::check(octo_client_new(engine_.raw(), &config.raw(), endpoints.data(),
+                                  endpoints.size(), &raw));
+    raw_.reset(raw);
+  }
+
+  using Callback = std::function<void(CallResult result)>;
+
+  /// Calls with `body`; `callback` receives the outcome exactly once, on a shard thread.
+  /// A zero timeout uses the client's. Throws (and never runs the callback) if the call was
+  /// not taken: Error(Closed) after close(), Error(InvalidArgument) for a body that is not a
+  /// Thrift CALL message.
+  void call(std::string_view body, Callback callback,
+            std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+    auto* deliver = new Callback(std::move(callback));
+    octo_status s = octo_client_call(raw_.get(), reinterpret_cast<const uint8_t*>(body.data()),
+                                     body.size(), timeout_ms(timeout),
+                                     &detail::deliver_call<Callback>, deliver);
+    if (s != OCTO_STATUS_OK) {
+      delete deliver;  // not taken: the callback will not run
+      detail::fail(s);
+    }
+  }
+
+  /// Calls with `body`; the future gives the reply, or throws the octo::Error.
+  std::future<Buffer> call(std::string_view body,
+                           std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+    auto promise = std::make_shared<std::promise<Buffer>>();
+    std::future<Buffer> future = promise->get_future();
+    call(
+        body,
+        [promise](CallResult result) {
+          if (result.ok()) {
+            promise->set_value(result.get());
+          } else {
+            promise->set_exception(std::make_exception_ptr(result.error()));
+          }
+        },
+        timeout);
+    return future;
+  }
+
+  /// Calls and waits: the reply, or throws the octo::Error (Timeout, TransportException,
+  /// the server's status with its answer body, ...). Not inside an octo callback.
+  Buffer call_sync(std::string_view body,
+                   std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+    if (detail::in_callback()) {
+      throw Error(Status::Busy,
+                  "a blocking call inside an octo callback would wait for its own shard");
+    }
+    return call(body, timeout).get();
+  }
+
+  /// Sends `body` as a one-way call: no answer, no knowing whether it arrived.
+  void send_one_way(std::string_view body) {
+    detail::check(octo_client_send_one_way(
+        raw_.get(), reinterpret_cast<const uint8_t*>(body.data()), body.size()));
+  }
+
+  /// Closes the connections; calls in flight complete with Closed, later calls throw Closed.
+  void close() { detail::check(octo_client_close(raw_.get())); }
+
+  const Engine& engine() const noexcept { return engine_; }
+  octo_client* raw() const noexcept { return raw_.get(); }
+
+ private:
+  static uint32_t timeout_ms(std::chrono::milliseconds t) {
+    if (t.count() < 0) throw Error(Status::InvalidArgument, "negative timeout");
+    return static_cast<uint32_t>(std::min<int64_t>(t.count(), UINT32_MAX));
+  }
+
+  Engine engine_;  // declared first: destroyed after the client
+  struct Free {
+    void operator()(octo_client* c) const noexcept { octo_client_free(c); }
+  };
+  std::unique_ptr<octo_client, Free> raw_;
 };
 
 }  // namespace octo

@@ -423,6 +423,196 @@ class Server {
   octo::Server server_;
 };
 
+
+// ------------------------------------------------------------------------------------------
+// Client side
+
+/// A call that failed without a Thrift answer to hand to the generated client (timeout, lost
+/// connection, closed client): a TTransportException, as Thrift C++ callers expect, that also
+/// carries the OCTO status.
+class TransportError : public apache::thrift::transport::TTransportException {
+ public:
+  explicit TransportError(const Error& e)
+      : TTransportException(type_of(e.status()), e.what()), status_(e.status()) {}
+  Status status() const noexcept { return status_; }
+
+ private:
+  static TTransportExceptionType type_of(Status s) noexcept {
+    switch (s) {
+      case Status::Timeout:
+        return TIMED_OUT;
+      case Status::Closed:
+        return NOT_OPEN;
+      case Status::InvalidArgument:
+        return BAD_ARGS;
+      default:
+        return UNKNOWN;
+    }
+  }
+  Status status_;
+};
+
+namespace detail {
+
+/// Where the seqid of a strict TBinaryProtocol message starts, or 0 if it is not one.
+inline size_t seqid_offset(std::string_view message) noexcept {
+  if (message_type(message) < 0 || message.size() < 8) return 0;
+  auto u8 = [&](size_t i) { return static_cast<uint32_t>(static_cast<uint8_t>(message[i])); };
+  uint32_t name_len = (u8(4) << 24) | (u8(5) << 16) | (u8(6) << 8) | u8(7);
+  if (name_len > message.size() || message.size() - 8 - name_len < 4) return 0;
+  return 8 + name_len;
+}
+
+}  // namespace detail
+
+/// The TTransport a generated client writes its call to and reads its answer from: flush()
+/// sends what was written as one octo call and waits for the answer (a T_ONEWAY message is
+/// sent one-way). The answer carries the seqid the caller wrote (octo uses its own on the
+/// wire), so generated concurrent clients match it too. One caller at a time (as any Thrift
+/// transport); make one per generated client with octo::thrift::Client::protocol().
+class ClientTransport : public apache::thrift::transport::TVirtualTransport<ClientTransport> {
+ public:
+  ClientTransport(std::shared_ptr<octo::Client> client, std::chrono::milliseconds timeout)
+      : client_(std::move(client)), timeout_(timeout) {}
+
+  bool isOpen() const override { return true; }
+  bool peek() override { return pos_ < head_.size() + rest_.size(); }
+  void open() override {}
+  void close() override {}
+
+  void write(const uint8_t* buf, uint32_t len) {
+    request_.append(reinterpret_cast<const char*>(buf), len);
+  }
+
+  void flush() override {
+    struct Forget {  // the written call is gone once flushed, whatever happens
+      std::string& s;
+      ~Forget() { s.clear(); }
+    } forget{request_};
+    const std::string& request = request_;
+    clear_answer();
+    if (request.empty()) return;
+    if (detail::message_type(request) == apache::thrift::protocol::T_ONEWAY) {
+      run([&] { client_->send_one_way(request); });
+      return;
+    }
+    size_t at = detail::seqid_offset(request);
+    try {
+      answer_ = client_->call_sync(request, timeout_);
+      rest_ = answer_.view();
+    } catch (const Error& e) {
+      if (e.body().empty()) throw TransportError(e);
+      // The server's error answer (a TApplicationException, or a REPLY with a declared
+      // exception): the generated client reads it and throws what it holds.
+      error_body_ = e.body();
+      rest_ = error_body_;
+    }
+    // Give the answer the caller's seqid back (the first bytes up to it are copied; the rest is
+    // read where it lies).
+    size_t answer_at = detail::seqid_offset(rest_);
+    if (at != 0 && answer_at != 0) {
+      head_.assign(rest_.data(), answer_at);
+      head_.append(request, at, 4);
+      rest_.remove_prefix(answer_at + 4);
+    }
+  }
+
+  uint32_t read(uint8_t* buf, uint32_t len) {
+    uint32_t done = 0;
+    while (done < len && peek()) {
+      std::string_view from = pos_ < head_.size() ? std::string_view(head_).substr(pos_)
+                                                  : rest_.substr(pos_ - head_.size());
+      size_t n = std::min<size_t>(len - done, from.size());
+      std::memcpy(buf + done, from.data(), n);
+      done += static_cast<uint32_t>(n);
+      pos_ += n;
+    }
+    return done;
+  }
+  uint32_t readAll(uint8_t* buf, uint32_t len) {
+    if (read(buf, len) < len) {
+      throw apache::thrift::transport::TTransportException(
+          apache::thrift::transport::TTransportException::END_OF_FILE,
+          "the answer ends early");
+    }
+    return len;
+  }
+  const uint8_t* borrow(uint8_t* /*buf*/, uint32_t* len) {
+    if (pos_ < head_.size()) return nullptr;  // only the few header bytes; read() them
+    std::string_view from = rest_.substr(pos_ - head_.size());
+    if (from.size() < *len) return nullptr;
+    *len = static_cast<uint32_t>(std::min<size_t>(from.size(), UINT32_MAX));
+    return reinterpret_cast<const uint8_t*>(from.data());
+  }
+  void consume(uint32_t len) {
+    if (pos_ < head_.size() || rest_.size() - (pos_ - head_.size()) < len) {
+      throw apache::thrift::transport::TTransportException(
+          apache::thrift::transport::TTransportException::BAD_ARGS, "consume past the answer");
+    }
+    pos_ += len;
+  }
+  uint32_t readEnd() override {
+    clear_answer();
+    return 0;
+  }
+
+ private:
+  template <class F>
+  static void run(F&& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      throw TransportError(e);
+    }
+  }
+  void clear_answer() {
+    answer_ = Buffer::adopt(nullptr);
+    error_body_.clear();
+    head_.clear();
+    rest_ = std::string_view();
+    pos_ = 0;
+  }
+
+  std::shared_ptr<octo::Client> client_;
+  std::chrono::milliseconds timeout_;
+  std::string request_;
+  Buffer answer_ = Buffer::adopt(nullptr);
+  std::string error_body_;
+  std::string head_;       // the answer's message header up to its seqid, then the caller's seqid
+  std::string_view rest_;  // the rest of the answer (in answer_ or error_body_)
+  size_t pos_ = 0;         // read position over head_ then rest_
+};
+
+/// Whale's client class on octo: one octo::Client (thread-safe, multiplexed) for a service,
+/// handing out the TProtocol that generated clients call through:
+///
+///   octo::thrift::Client client(engine, octo::ClientConfig("Echo").endpoint("10.0.0.1:9001"));
+///   octo_idl::EchoClient echo(client.protocol());   // one per thread, as with any Thrift client
+///   echo.echo(result, "hello");
+///
+/// Failures without a Thrift answer are thrown as TransportError (a TTransportException with
+/// the OCTO status); a server's error answer is thrown by the generated code, as from any
+/// Thrift server (TApplicationException, or the declared exception).
+class Client {
+ public:
+  Client(Engine engine, const ClientConfig& config)
+      : client_(std::make_shared<octo::Client>(std::move(engine), config)) {}
+
+  /// A new protocol for one generated client (use each from one thread at a time). A zero
+  /// timeout uses the client's.
+  std::shared_ptr<apache::thrift::protocol::TProtocol> protocol(
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) const {
+    return std::make_shared<apache::thrift::protocol::TBinaryProtocolT<ClientTransport>>(
+        std::make_shared<ClientTransport>(client_, timeout));
+  }
+
+  /// The octo client underneath (for calls with raw Thrift messages, futures, callbacks).
+  octo::Client& octo_client() const noexcept { return *client_; }
+
+ private:
+  std::shared_ptr<octo::Client> client_;
+};
+
 }  // namespace thrift
 }  // namespace octo
 
