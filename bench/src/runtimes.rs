@@ -40,9 +40,9 @@ const SERVERS: &[ServerKind] = &[
         env: &[],
     },
     ServerKind {
-        name: "octo-nopollfirst",
+        name: "octo-pollfirst",
         args: &["--runtime", "octo", "--mode", "echo", "--taskrun", "defer"],
-        env: &[("OCTO_RECV_POLL_FIRST", "0")],
+        env: &[("OCTO_RECV_POLL_FIRST", "1")],
     },
     ServerKind {
         name: "tokio",
@@ -265,7 +265,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         .collect::<Result<_, String>>()?;
     let wanted: Vec<&str> = args
         .str("servers")
-        .unwrap_or("octo,octo-nopollfirst,octo-coop,octo-plain,octo-raw,tokio,tokio-raw")
+        .unwrap_or("octo,octo-pollfirst,octo-coop,octo-plain,octo-raw,tokio,tokio-raw")
         .split(',')
         .collect();
     let servers: Vec<&ServerKind> = SERVERS

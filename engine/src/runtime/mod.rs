@@ -111,8 +111,9 @@ pub struct RuntimeConfig {
     /// Capacity of each shard's mailbox (closures posted from other threads).
     pub mailbox_capacity: usize,
     /// After a receive that emptied the socket, arm the next one with IORING_RECVSEND_POLL_FIRST
-    /// (wait for data, skip the receive attempt that would fail). Default from
-    /// `OCTO_RECV_POLL_FIRST` (`0` or `1`), else on.
+    /// (wait for data, skip the receive attempt that would likely fail). Default from
+    /// `OCTO_RECV_POLL_FIRST` (`1` on), else off: measured with `octo-bench runtimes` it gave
+    /// no gain (slightly more enters per request at 8x1), so it stays a switch to compare.
     pub recv_poll_first: bool,
     /// Thread name prefix.
     pub name: String,
@@ -129,8 +130,8 @@ impl Default for RuntimeConfig {
             task_run: TaskRun::from_env(),
             mailbox_capacity: 64 * 1024,
             recv_poll_first: std::env::var("OCTO_RECV_POLL_FIRST")
-                .map(|v| v != "0")
-                .unwrap_or(true),
+                .map(|v| v == "1")
+                .unwrap_or(false),
             name: "octo-shard".to_string(),
         }
     }
