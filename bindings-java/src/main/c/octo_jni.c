@@ -321,9 +321,16 @@ static void on_call(void *user_data, const octo_request *request, octo_responder
     }
     jint flags = (info.one_way ? 1 : 0) | (info.framing == OCTO_FRAMING_THRIFT ? 2 : 0) | (jint)(info.shard << 8);
     jint args_offset = info.args != NULL && info.body != NULL ? (jint)(info.args - info.body) : 0;
-    (*env)->CallBooleanMethod(env, (jobject)user_data, g_dispatch, addr(request), addr(responder), body,
-                              (jlong)info.sequence_id, (jint)info.thrift_seqid, (jint)info.timeout_ms, args_offset,
-                              flags);
+    jvalue args[8];
+    args[0].j = addr(request);
+    args[1].j = addr(responder);
+    args[2].l = body;
+    args[3].j = (jlong)info.sequence_id;
+    args[4].i = (jint)info.thrift_seqid;
+    args[5].i = (jint)info.timeout_ms;
+    args[6].i = args_offset;
+    args[7].i = flags;
+    (*env)->CallBooleanMethodA(env, (jobject)user_data, g_dispatch, args);
     if ((*env)->ExceptionCheck(env)) {
         /* Service.dispatch catches every Throwable once it owns the responder; an exception here
          * is an Error thrown on the way (e.g. out of memory). The responder may be Java's by now,
