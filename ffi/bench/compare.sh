@@ -2,12 +2,13 @@
 # The C Echo server through libocto's C ABI against the Rust Echo server (octo-bench serve), in
 # one run: each server pinned to one CPU with one shard, driven by `octo-bench load` pinned to
 # another, rounds interleaved (rust, c, rust, c, ...) so drift hits both alike. Prints each
-# round and, per scenario, the median QPS of each and the ratio C / Rust.
+# round and, per scenario, the medians of each and the ratios C / Rust: QPS, and requests per
+# server-CPU-second (utime + stime of the server process; steadier than QPS on a shared machine).
 #
 #   ffi/bench/compare.sh [--secs S] [--rounds R] [--scenarios 8x1,8x16,64x1] [--size BYTES]
 #                        [--server-cpu N] [--load-cpu N]
 #
-# Uses target/release (or $CARGO_TARGET_DIR/release); builds what is missing.
+# Uses target/release (or $CARGO_TARGET_DIR/release), brought up to date first.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -27,12 +28,14 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-[ -e "$REL/libocto.so" ] || cargo build --release -p octo-ffi --quiet
-[ -x "$REL/octo-bench" ] || cargo build --release -p octo-bench --quiet
+cargo build --release -p octo-ffi -p octo-bench --quiet
 OUT=$TARGET/c-abi
 mkdir -p "$OUT"
 gcc -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -pthread -I include \
   ffi/examples/echo_server.c -o "$OUT/echo_server" -L"$REL" -Wl,-rpath,"$REL" -locto
+
+HZ=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 SERVER=
 stop() { [ -n "$SERVER" ] && kill -TERM "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null; SERVER=; }
@@ -59,22 +62,32 @@ for round in $(seq "$ROUNDS"); do
     conns=${sc%x*} depth=${sc#*x}
     for who in rust c; do
       start "$who"
-      json=$("$REL/octo-bench" load --addr "127.0.0.1:$PORT" --conns "$conns" --depth "$depth" \
-        --size "$SIZE" --secs "$SECS" --cpu "$LOAD_CPU" --json)
+      # The load counts requests after its 1 s warm-up: sample the server's CPU from then on.
+      "$REL/octo-bench" load --addr "127.0.0.1:$PORT" --conns "$conns" --depth "$depth" \
+        --size "$SIZE" --secs "$SECS" --warmup 1 --cpu "$LOAD_CPU" --json >"$OUT/compare-load.json" &
+      LOAD=$!
+      sleep 1
+      cpu0=$(cpu_ticks "$SERVER")
+      wait "$LOAD"
+      cpu1=$(cpu_ticks "$SERVER")
+      json=$(cat "$OUT/compare-load.json")
       stop
       qps=$(sed -n 's/.*"qps":\([0-9.]*\).*/\1/p' <<<"$json")
       errors=$(sed -n 's/.*"errors":\([0-9]*\).*/\1/p' <<<"$json")
       p99=$(sed -n 's/.*"p99_us":\([0-9]*\).*/\1/p' <<<"$json")
-      printf 'round %d %-5s %-4s qps %8.0f p99 %6s us errors %s\n' "$round" "$sc" "$who" "$qps" "$p99" "$errors"
-      echo "$sc $who $qps" >>"$RESULTS"
+      requests=$(sed -n 's/.*"requests":\([0-9]*\).*/\1/p' <<<"$json")
+      per_cpu=$(awk -v r="$requests" -v t=$((cpu1 - cpu0)) -v hz="$HZ" 'BEGIN {printf "%.0f", (t > 0) ? r / (t / hz) : 0}')
+      printf 'round %d %-5s %-4s qps %8.0f  req/cpu-s %8.0f  p99 %6s us  errors %s\n' \
+        "$round" "$sc" "$who" "$qps" "$per_cpu" "$p99" "$errors"
+      echo "$sc $who $qps $per_cpu" >>"$RESULTS"
     done
   done
 done
 
 echo
-echo "median QPS over $ROUNDS rounds (${SECS}s each, ${SIZE} B, server on CPU $SERVER_CPU, load on CPU $LOAD_CPU):"
+echo "medians over $ROUNDS rounds (${SECS}s each, ${SIZE} B, server on CPU $SERVER_CPU, load on CPU $LOAD_CPU):"
 for sc in "${SCEN[@]}"; do
-  med() { awk -v s="$sc" -v w="$1" '$1==s && $2==w {print $3}' "$RESULTS" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-  r=$(med rust) c=$(med c)
-  awk -v s="$sc" -v r="$r" -v c="$c" 'BEGIN {printf "  %-5s rust %8.0f  c-abi %8.0f  c/rust %.3f\n", s, r, c, c/r}'
+  med() { awk -v s="$sc" -v w="$1" -v f="$2" '$1==s && $2==w {print $f}' "$RESULTS" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+  awk -v s="$sc" -v r="$(med rust 3)" -v c="$(med c 3)" -v rc="$(med rust 4)" -v cc="$(med c 4)" \
+    'BEGIN {printf "  %-5s qps rust %8.0f c-abi %8.0f c/rust %.3f | req/cpu-s rust %8.0f c-abi %8.0f c/rust %.3f\n", s, r, c, c/r, rc, cc, cc/rc}'
 done
