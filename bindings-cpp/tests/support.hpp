@@ -198,6 +198,19 @@ inline std::string echo_call(const std::string& message, int32_t seqid = 0) {
   return std::string(codec.transport->output());
 }
 
+/// The Echo REPLY message carrying `value`, as generated code writes it.
+inline std::string echo_reply_message(const std::string& value, int32_t seqid = 0) {
+  octo::thrift::MessageCodec codec;
+  codec.begin({});
+  codec.out->writeMessageBegin("echo", apache::thrift::protocol::T_REPLY, seqid);
+  octo_idl::Echo_echo_result result;
+  result.success = value;
+  result.__isset.success = true;
+  result.write(codec.out.get());
+  codec.out->writeMessageEnd();
+  return std::string(codec.transport->output());
+}
+
 /// The string an Echo REPLY message carries (throws what an EXCEPTION message holds).
 inline std::string echo_result(std::string_view reply) {
   octo::thrift::MessageCodec codec;
