@@ -6,7 +6,7 @@
 //! which carries a later answer back to the shard through its mailbox. An answer given by
 //! another thread while the callback still runs is held and written when the callback returns.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ffi::c_char;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -64,7 +64,6 @@ impl AnswerCounters {
 pub struct octo_responder {
     slot: Mutex<Slot>,
     shard: usize,
-    counters: Arc<AnswerCounters>,
 }
 
 enum Answer {
@@ -78,13 +77,25 @@ enum Slot {
         reply: *mut Option<Reply<'static>>,
         released: bool,
     },
-    /// Another thread answered while the callback was running; written when it returns.
+    /// Another thread answered while the callback was running; written (and counted) when it
+    /// returns.
     Queued(Answer),
-    /// The callback returned unanswered: the engine's Responder carries the answer.
-    Deferred(Responder),
-    /// Answered (or abandoned with RpcException).
+    /// Answered inline during the callback; counted when it returns.
+    Answered(Status),
+    /// The callback returned unanswered: the engine's Responder carries the answer (and the
+    /// counters travel with it; only this rare path shares their reference count).
+    Deferred(Responder, Arc<AnswerCounters>),
+    /// Answered and counted (or abandoned with RpcException).
     Done,
 }
+
+thread_local! {
+    /// Responders whose last reference came back to `serve`, reused to spare an allocation.
+    static SPARE: RefCell<Vec<Arc<octo_responder>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Spare responders kept per shard thread.
+const SPARE_MAX: usize = 256;
 
 // SAFETY: the only non-Send part is the Inline reply pointer, and it is dereferenced only on
 // the thread running the callback that owns the pointee, while it runs (`answer` checks
@@ -127,6 +138,14 @@ impl Given<'_> {
     }
 }
 
+impl Answer {
+    fn status(&self) -> Status {
+        match self {
+            Answer::Body(s, _) | Answer::Error(s, _) => *s,
+        }
+    }
+}
+
 fn write_answer(answer: Answer, reply: Reply<'_>) {
     match answer {
         Answer::Body(s, b) => reply.reply_with(s, |out| out.extend_from_slice(&b)),
@@ -150,14 +169,30 @@ impl octo_responder {
         callback: impl FnOnce(*mut octo_responder),
     ) {
         let mut held: Option<Reply<'_>> = Some(reply);
-        let cell = Arc::new(octo_responder {
-            slot: Mutex::new(Slot::Inline {
-                reply: (&mut held as *mut Option<Reply<'_>>).cast(),
-                released: false,
+        let inline = Slot::Inline {
+            reply: (&mut held as *mut Option<Reply<'_>>).cast(),
+            released: false,
+        };
+        let spare = SPARE.with(|s| s.borrow_mut().pop());
+        let cell = match spare {
+            Some(mut cell) => {
+                // Only unshared responders are kept spare, so this cannot fail.
+                if let Some(r) = Arc::get_mut(&mut cell) {
+                    *r.slot.get_mut().unwrap_or_else(|p| p.into_inner()) = inline;
+                    r.shard = shard;
+                    cell
+                } else {
+                    Arc::new(octo_responder {
+                        slot: Mutex::new(inline),
+                        shard,
+                    })
+                }
+            }
+            None => Arc::new(octo_responder {
+                slot: Mutex::new(inline),
+                shard,
             }),
-            shard,
-            counters: counters.clone(),
-        });
+        };
         let previous = SERVING.with(|s| s.replace(Arc::as_ptr(&cell)));
         callback(Arc::into_raw(cell.clone()).cast_mut());
         SERVING.with(|s| s.set(previous));
@@ -171,19 +206,28 @@ impl octo_responder {
                 released: false, ..
             } => {
                 if let Some(reply) = held.take() {
-                    *slot = Slot::Deferred(reply.later());
+                    *slot = Slot::Deferred(reply.later(), counters.clone());
                 }
             }
             Slot::Queued(answer) => {
+                counters.count(shard, answer.status());
                 if let Some(reply) = held.take() {
                     write_answer(answer, reply);
                 }
             }
-            Slot::Deferred(r) => *slot = Slot::Deferred(r),
-            Slot::Done => {}
+            Slot::Answered(status) => counters.count(shard, status),
+            other @ (Slot::Deferred(..) | Slot::Done) => *slot = other,
         }
         drop(slot);
         drop(held);
+        if Arc::strong_count(&cell) == 1 {
+            SPARE.with(|s| {
+                let mut s = s.borrow_mut();
+                if s.len() < SPARE_MAX {
+                    s.push(cell);
+                }
+            });
+        }
     }
 
     fn answer(&self, given: Given<'_>) -> Outcome {
@@ -199,29 +243,29 @@ impl octo_responder {
                     if let Some(r) = held.take() {
                         given.write(r);
                     }
-                    *slot = Slot::Done;
+                    *slot = Slot::Answered(status);
                 } else {
                     *slot = Slot::Queued(given.into_answer());
                 }
             }
-            Slot::Deferred(_) => {
-                let Slot::Deferred(r) = std::mem::replace(&mut *slot, Slot::Done) else {
-                    unreachable!()
+            Slot::Deferred(..) => {
+                let Slot::Deferred(r, counters) = std::mem::replace(&mut *slot, Slot::Done) else {
+                    unreachable!("matched above")
                 };
                 drop(slot);
                 match given.into_answer() {
                     Answer::Body(s, b) => r.reply(s, b),
                     Answer::Error(s, m) => r.error(s, m),
                 }
+                counters.count(self.shard, status);
             }
-            Slot::Queued(_) | Slot::Done => {
+            Slot::Queued(_) | Slot::Answered(_) | Slot::Done => {
                 return Err(Failure::new(
                     octo_status::AlreadyAnswered,
                     "the call was answered already",
                 ));
             }
         }
-        self.counters.count(self.shard, status);
         Ok(())
     }
 }
@@ -343,14 +387,17 @@ pub extern "C" fn octo_responder_free(responder: *mut octo_responder) {
         let mut slot = cell.lock();
         match &mut *slot {
             Slot::Inline { released, .. } => *released = true,
-            Slot::Deferred(_) => {
-                let abandoned = std::mem::replace(&mut *slot, Slot::Done);
+            Slot::Deferred(..) => {
+                let Slot::Deferred(abandoned, counters) = std::mem::replace(&mut *slot, Slot::Done)
+                else {
+                    unreachable!("matched above")
+                };
                 drop(slot);
                 // Dropping the engine's Responder unanswered sends RpcException.
                 drop(abandoned);
-                cell.counters.count(cell.shard, Status::RpcException);
+                counters.count(cell.shard, Status::RpcException);
             }
-            Slot::Queued(_) | Slot::Done => {}
+            Slot::Queued(_) | Slot::Answered(_) | Slot::Done => {}
         }
     })
 }
