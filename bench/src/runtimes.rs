@@ -25,6 +25,11 @@ const SERVERS: &[ServerKind] = &[
         env: &[],
     },
     ServerKind {
+        name: "octo-nowaitsends",
+        args: &["--runtime", "octo", "--mode", "echo", "--taskrun", "defer"],
+        env: &[("OCTO_WAIT_SENDS", "0")],
+    },
+    ServerKind {
         name: "octo-coop",
         args: &["--runtime", "octo", "--mode", "echo", "--taskrun", "coop"],
         env: &[],
@@ -265,7 +270,9 @@ pub fn run(args: &Args) -> Result<(), String> {
         .collect::<Result<_, String>>()?;
     let wanted: Vec<&str> = args
         .str("servers")
-        .unwrap_or("octo,octo-pollfirst,octo-coop,octo-plain,octo-raw,tokio,tokio-raw")
+        .unwrap_or(
+            "octo,octo-nowaitsends,octo-pollfirst,octo-coop,octo-plain,octo-raw,tokio,tokio-raw",
+        )
         .split(',')
         .collect();
     let servers: Vec<&ServerKind> = SERVERS

@@ -115,6 +115,10 @@ pub struct RuntimeConfig {
     /// `OCTO_RECV_POLL_FIRST` (`1` on), else off: measured with `octo-bench runtimes` it gave
     /// no gain (slightly more enters per request at 8x1), so it stays a switch to compare.
     pub recv_poll_first: bool,
+    /// Wait for one more event per send whose completion needs no prompt handling, so that
+    /// sends completing during the submit do not cost a second enter (see `Shard::flush`).
+    /// Default from `OCTO_WAIT_SENDS` (`0` off), else on.
+    pub wait_for_sends: bool,
     /// Thread name prefix.
     pub name: String,
 }
@@ -132,6 +136,9 @@ impl Default for RuntimeConfig {
             recv_poll_first: std::env::var("OCTO_RECV_POLL_FIRST")
                 .map(|v| v == "1")
                 .unwrap_or(false),
+            wait_for_sends: std::env::var("OCTO_WAIT_SENDS")
+                .map(|v| v != "0")
+                .unwrap_or(true),
             name: "octo-shard".to_string(),
         }
     }
@@ -180,6 +187,7 @@ impl Runtime {
             let entries = config.ring_entries;
             let want = config.task_run;
             let poll_first = config.recv_poll_first;
+            let wait_sends = config.wait_for_sends;
             let shard_handle = handle.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("{}-{}", config.name, id))
@@ -191,7 +199,8 @@ impl Runtime {
                     match shard::build_ring(entries, want) {
                         Ok((ring, mode)) => {
                             let _ = ready_tx.send(Ok(mode));
-                            Shard::new(id, ring, mode, poll_first, shard_handle, rx).run();
+                            Shard::new(id, ring, mode, poll_first, wait_sends, shard_handle, rx)
+                                .run();
                         }
                         Err(e) => {
                             shard_handle.mark_stopped();

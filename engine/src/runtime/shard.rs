@@ -274,6 +274,7 @@ pub struct ShardCore {
     stopping: bool,
     task_run: TaskRun,
     recv_poll_first: bool,
+    wait_for_sends: bool,
     conn_count: usize,
     locals: Vec<Box<dyn Any>>,
 }
@@ -492,6 +493,8 @@ pub struct Shard {
     listeners: Vec<Option<ListenerSlot>>,
     mailbox: Receiver<Task>,
     flush_queue: Vec<u32>,
+    /// Sends submitted this turn whose completion needs no prompt handling (see `flush`).
+    quiet_sends: usize,
     completions: Vec<(u64, i32)>,
     eventfd_buf: Box<u64>,
     eventfd_inflight: bool,
@@ -544,6 +547,7 @@ impl Shard {
         ring: IoUring,
         task_run: TaskRun,
         recv_poll_first: bool,
+        wait_for_sends: bool,
         handle: ShardHandle,
         mailbox: Receiver<Task>,
     ) -> Shard {
@@ -558,6 +562,7 @@ impl Shard {
                 stopping: false,
                 task_run,
                 recv_poll_first,
+                wait_for_sends,
                 conn_count: 0,
                 locals: Vec::new(),
             },
@@ -566,6 +571,7 @@ impl Shard {
             listeners: Vec::new(),
             mailbox,
             flush_queue: Vec::new(),
+            quiet_sends: 0,
             completions: Vec::with_capacity(1024),
             eventfd_buf: Box::new(0),
             eventfd_inflight: false,
@@ -783,13 +789,18 @@ impl Shard {
                     .next_deadline()
                     .map(|deadline| deadline.saturating_duration_since(Instant::now()))
             };
+            let want = if self.core.wait_for_sends && !busy {
+                1 + self.quiet_sends
+            } else {
+                1
+            };
             let result = match wait {
                 Some(timeout) => {
                     let ts = types::Timespec::from(timeout);
                     let args = types::SubmitArgs::new().timespec(&ts);
-                    self.core.ring.submitter().submit_with_args(1, &args)
+                    self.core.ring.submitter().submit_with_args(want, &args)
                 }
-                None => self.core.ring.submit_and_wait(1),
+                None => self.core.ring.submit_and_wait(want),
             };
             if let Err(e) = result {
                 match e.raw_os_error() {
@@ -1247,7 +1258,13 @@ impl Shard {
 
     /// Submits one send per connection with output queued this turn; the output buffer and the
     /// in-flight buffer swap roles so that new answers accumulate while the kernel sends.
+    ///
+    /// A send on a connection that is open, not write-blocked and has a receive in flight is
+    /// "quiet": its completion only releases the buffer, and that connection's receive (or
+    /// any other event) will wake the shard anyway. The loop then waits for one event more per
+    /// quiet send, so that sends completing during the submit do not cost a second enter.
     fn flush(&mut self) {
+        self.quiet_sends = 0;
         let mut queue = mem::take(&mut self.flush_queue);
         for &slot in &queue {
             let Some(c) = self
@@ -1264,6 +1281,13 @@ impl Shard {
             }
             debug_assert!(st.sending.is_empty());
             mem::swap(&mut st.output, &mut st.sending);
+            if st.phase == Phase::Open
+                && st.close_request.is_none()
+                && st.recv_inflight
+                && !st.write_blocked
+            {
+                self.quiet_sends += 1;
+            }
             self.submit_send(slot);
         }
         queue.clear();
