@@ -43,6 +43,16 @@ class CrossLanguageTest {
     }
 
     @Test
+    void octosClientThroughTheCAbiCallsAJavaServer() throws Exception {
+        try (OctoServer s = javaEchoServer()) {
+            String out = RustBench.cEchoClient(s.port(), "Echo", 200, false, "from octo's client");
+            assertTrue(out.contains("callbacks: 200 of 200 echoed"), out);
+            out = RustBench.cEchoClient(s.port(), "Echo", 200, true, "over plain Thrift");
+            assertTrue(out.contains("callbacks: 200 of 200 echoed"), out);
+        }
+    }
+
+    @Test
     void theRustLoadGeneratorGetsEveryOctoAnswerRightFromAJavaServer() throws Exception {
         try (OctoServer s = javaEchoServer()) {
             Map<String, Double> r = RustBench.load(s.port(), "octo", "Echo", 4, 4, 0.5, 0.1);

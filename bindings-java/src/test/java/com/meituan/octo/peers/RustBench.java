@@ -59,6 +59,44 @@ public final class RustBench {
         return binary;
     }
 
+    /**
+     * Runs octo's C client example ({@code ffi/examples/echo_client.c}: octo's Rust client through
+     * the C ABI; a waited call, then COUNT calls in flight with callbacks, every echo checked)
+     * against 127.0.0.1:{@code port}; returns what it printed. Uses the build 30-c-abi.sh made
+     * ({@code target/c-abi/echo_client}), else compiles it with gcc.
+     */
+    public static String cEchoClient(int port, String service, int count, boolean thrift, String message)
+            throws IOException, InterruptedException {
+        String targetDir = System.getenv("CARGO_TARGET_DIR");
+        Path target = targetDir != null ? Path.of(targetDir) : root().resolve("target");
+        Path client = target.resolve("c-abi").resolve("echo_client");
+        if (!Files.isExecutable(client)) {
+            Path lib = Path.of(System.getenv("OCTO_NATIVE_DIR"));
+            client = Files.createTempDirectory("octo-c-client").resolve("echo_client");
+            Process cc = new ProcessBuilder("gcc", "-std=c11", "-D_GNU_SOURCE", "-O2", "-pthread",
+                    "-I" + root().resolve("include"), root().resolve("ffi/examples/echo_client.c").toString(),
+                    "-o", client.toString(), "-L" + lib, "-Wl,-rpath," + lib, "-locto")
+                    .redirectErrorStream(true).start();
+            String out = new String(cc.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (!cc.waitFor(2, TimeUnit.MINUTES) || cc.exitValue() != 0) {
+                throw new IOException("compiling echo_client.c failed: " + out);
+            }
+        }
+        List<String> cmd = new ArrayList<>(List.of(client.toString(), "--addr", "127.0.0.1:" + port, "--service",
+                service, "--count", String.valueOf(count)));
+        if (thrift) {
+            cmd.add("--thrift");
+        }
+        cmd.add(message);
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+            p.destroyForcibly();
+            throw new IOException("echo_client failed (exit " + p.exitValue() + "): " + out);
+        }
+        return out;
+    }
+
     /** A port that was free a moment ago. */
     public static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0)) {
