@@ -530,3 +530,72 @@ fn mutated_and_random_input_never_takes_the_server_down() {
     assert_serves(addr);
     assert_eq!(server.stats().handler_panics, 0);
 }
+
+#[test]
+fn a_peer_that_stops_reading_does_not_delay_answers_from_responders_to_others() {
+    // Connection A fills every socket buffer with answers it never reads (so the server's last
+    // send to it cannot complete), then goes quiet. An answer given later by a Responder to
+    // connection B must still go out at once.
+    let engine = engine(1);
+    let pending: Arc<std::sync::Mutex<Vec<octo_engine::Responder>>> = Arc::default();
+    let keep = pending.clone();
+    let server = Server::builder(&engine)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .service("Echo", EchoService)
+        .service("Later", move |_: &Request<'_>, reply: Reply<'_>| {
+            keep.lock().unwrap().push(reply.later())
+        })
+        .start()
+        .unwrap();
+    let a = connect(server.local_addr());
+    let mut a_writer = a.try_clone().unwrap();
+    a_writer
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let big = echo_request(1, &vec![b'a'; 256 << 10]);
+    for _ in 0..64 {
+        if a_writer.write_all(&big).is_err() {
+            break; // the server stopped reading A: its buffers are full
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let mut b = connect(server.local_addr());
+    let mut req = echo_request(2, b"later");
+    // route to the Later service
+    let mut body = BytesMut::new();
+    echo::encode_call(&mut body, 2, b"later");
+    let header = Header {
+        message_type: MessageType::Normal,
+        request_info: Some(RequestInfo {
+            service_name: "Later".into(),
+            sequence_id: 2,
+            call_type: CallType::Reply,
+            timeout_ms: 10_000,
+        }),
+        ..Header::default()
+    };
+    req.clear();
+    encode_octo(
+        &mut req,
+        Flags {
+            serialization: 1,
+            ..Flags::default()
+        },
+        &header,
+        &body,
+    )
+    .unwrap();
+    b.write_all(&req).unwrap();
+    let responder = loop {
+        if let Some(r) = pending.lock().unwrap().pop() {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let mut reply = BytesMut::new();
+    echo::encode_reply(&mut reply, 2, b"later");
+    responder.ok(reply.freeze());
+    // Without the fix this waited for the next unrelated event (here: none), and the read timed out.
+    assert_eq!(read_answers(&mut b, 1), vec![(2, Status::Success)]);
+    drop(a);
+}

@@ -138,6 +138,9 @@ const OP_CANCEL: u64 = 6;
 
 const MAX_SLOTS: usize = 1 << 24;
 
+/// The longest a wait that also counts quiet sends may last (see `Shard::flush`).
+const QUIET_SEND_WAIT_MAX: Duration = Duration::from_micros(250);
+
 /// The most a receive reserves for a pending frame beyond what has arrived.
 const READ_AHEAD_MAX: usize = 256 << 10;
 
@@ -793,6 +796,15 @@ impl Shard {
                 1 + self.quiet_sends
             } else {
                 1
+            };
+            // Waiting for more than one event risks sleeping through a single one that matters
+            // (a mailbox wake-up while a quiet send is stuck behind a full socket buffer): such
+            // a wait is cut short after QUIET_SEND_WAIT_MAX, so that case costs at most that
+            // much latency; normally the events arrive long before.
+            let wait = if want > 1 {
+                Some(wait.map_or(QUIET_SEND_WAIT_MAX, |w| w.min(QUIET_SEND_WAIT_MAX)))
+            } else {
+                wait
             };
             let result = match wait {
                 Some(timeout) => {
