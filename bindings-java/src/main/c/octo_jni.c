@@ -36,6 +36,8 @@ static jmethodID g_dispatch;      /* boolean Service.dispatch(long, long, ByteBu
 static jclass g_byte_array;       /* byte[] */
 static jclass g_pending_call;     /* com.meituan.octo.PendingCall */
 static jmethodID g_call_done;     /* void PendingCall.done(int, byte[], String) */
+static jclass g_shard_threads;    /* com.meituan.octo.ShardThreads */
+static jmethodID g_shard_enter;   /* static void ShardThreads.enter() */
 static pthread_key_t g_detach_key;
 /* java.nio.Buffer's fields, to point a thread's reused body buffer at each call's bytes. */
 static jfieldID g_buffer_address, g_buffer_capacity, g_buffer_limit, g_buffer_position, g_buffer_mark;
@@ -70,8 +72,9 @@ static void detach_at_exit(void *unused) {
 }
 
 /* The JNIEnv of this thread, attaching it (once, as a daemon named `name`) if it is not a Java
- * thread. NULL if the JVM refuses. */
-static JNIEnv *thread_env(const char *name) {
+ * thread; a thread attached to run handlers or completions (`shard`) is marked as a shard thread
+ * on the Java side (ShardThreads), where blocking calls are refused. NULL if the JVM refuses. */
+static JNIEnv *thread_env(const char *name, int shard) {
     if (tls_env != NULL) {
         return tls_env;
     }
@@ -90,6 +93,12 @@ static JNIEnv *thread_env(const char *name) {
     }
     pthread_setspecific(g_detach_key, (void *)1);
     tls_env = env;
+    if (shard) {
+        (*env)->CallStaticVoidMethod(env, g_shard_threads, g_shard_enter);
+        if ((*env)->ExceptionCheck(env)) {
+            (*env)->ExceptionClear(env);
+        }
+    }
     return env;
 }
 
@@ -307,7 +316,7 @@ static void on_call(void *user_data, const octo_request *request, octo_responder
     if (env == NULL) {
         char name[32];
         snprintf(name, sizeof name, "octo-shard-%u", info.shard);
-        env = thread_env(name);
+        env = thread_env(name, 1);
         if (env == NULL) {
             answer_unhandled(responder, "the JVM could not attach this shard thread");
             return;
@@ -342,7 +351,7 @@ static void on_call(void *user_data, const octo_request *request, octo_responder
 
 /* octo_finalizer_fn: the service can no longer be called; drop the handler's global reference. */
 static void on_service_finalized(void *user_data) {
-    JNIEnv *env = thread_env("octo-finalizer");
+    JNIEnv *env = thread_env("octo-finalizer", 0);
     if (env != NULL) {
         (*env)->DeleteGlobalRef(env, (jobject)user_data);
     }
@@ -637,7 +646,7 @@ done:
  * stopped). The reply is copied into a byte[] (the Java heap then owns it) and freed at once;
  * PendingCall.done completes the caller's future. */
 static void on_call_done(void *user_data, octo_status status, octo_buf *reply, const char *message) {
-    JNIEnv *env = thread_env("octo-shard");
+    JNIEnv *env = thread_env("octo-shard", 1);
     if (env == NULL) {
         octo_buf_free(reply); /* cannot happen short of a broken JVM; the future stays pending */
         return;
@@ -839,15 +848,18 @@ EXPORT jint JNI_OnLoad(JavaVM *vm, void *reserved) {
     g_service = global_class(env, "com/meituan/octo/Service");
     g_byte_array = global_class(env, "[B");
     g_pending_call = global_class(env, "com/meituan/octo/PendingCall");
+    g_shard_threads = global_class(env, "com/meituan/octo/ShardThreads");
     if (g_native == NULL || g_octo_exception == NULL || g_service == NULL || g_byte_array == NULL ||
-        g_pending_call == NULL) {
+        g_pending_call == NULL || g_shard_threads == NULL) {
         return JNI_ERR;
     }
     g_exception_new = (*env)->GetMethodID(env, g_octo_exception, "<init>", "(ILjava/lang/String;)V");
     g_utf8 = (*env)->GetStaticMethodID(env, g_native, "utf8", "([B)Ljava/lang/String;");
     g_dispatch = (*env)->GetMethodID(env, g_service, "dispatch", "(JJLjava/nio/ByteBuffer;JIIII)Z");
     g_call_done = (*env)->GetMethodID(env, g_pending_call, "done", "(I[BLjava/lang/String;)V");
-    if (g_exception_new == NULL || g_utf8 == NULL || g_dispatch == NULL || g_call_done == NULL) {
+    g_shard_enter = (*env)->GetStaticMethodID(env, g_shard_threads, "enter", "()V");
+    if (g_exception_new == NULL || g_utf8 == NULL || g_dispatch == NULL || g_call_done == NULL ||
+        g_shard_enter == NULL) {
         return JNI_ERR;
     }
     jclass buffer = (*env)->FindClass(env, "java/nio/Buffer");

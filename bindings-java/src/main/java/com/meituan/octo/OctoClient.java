@@ -153,6 +153,10 @@ public final class OctoClient implements AutoCloseable {
      * TIMEOUT). Not from a shard thread.
      */
     public ByteBuffer callBlocking(String service, ByteBuffer request) {
+        if (ShardThreads.current()) {
+            throw new OctoException(Status.BUSY,
+                    "a blocking call on a shard thread would block the shard that must carry its answer");
+        }
         CompletableFuture<ByteBuffer> f = call(service, request);
         try {
             return f.get();

@@ -143,6 +143,23 @@ class OctoClientTest {
     }
 
     @Test
+    void aBlockingCallFromAShardThreadIsRefusedWithBusy() throws Exception {
+        CompletableFuture<OctoException> refused = new CompletableFuture<>();
+        try (OctoServer nested = OctoServer.builder().host("127.0.0.1").shards(1).service("Nested", (req, r) -> {
+            try {
+                client.callBlocking(echoCall("nested")); // on the server's shard thread
+                refused.complete(null);
+            } catch (OctoException e) {
+                refused.complete(e);
+            }
+            r.ok(new byte[0]);
+        }).build().start(); OctoWirePeer peer = new OctoWirePeer(nested.port())) {
+            peer.call("Nested", 1, OctoServerTest.callEcho("hi"));
+            assertEquals(Status.BUSY, refused.get(10, TimeUnit.SECONDS).status());
+        }
+    }
+
+    @Test
     void hostNamesAndListsOfEndpointsAreAccepted() {
         assertArrayEquals(new String[] {"127.0.0.1:9001", "127.0.0.1:9002"},
                 OctoClient.parseEndpoints("localhost:9001, 127.0.0.1:9002"));
