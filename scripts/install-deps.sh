@@ -14,6 +14,7 @@ APT_PACKAGES=(
   cmake
   ninja-build
   maven
+  openjdk-17-jdk-headless  # javac and jni.h: the Java binding's glue and tests
   strace
 )
 PIP_PACKAGES=(thrift cramjam)
