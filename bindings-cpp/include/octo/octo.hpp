@@ -21,6 +21,9 @@
 //     res.ok(req.body());  // a whole Thrift REPLY message, normally from generated code
 //   });
 //   server.start();
+//
+//   octo::Client client(engine, octo::ClientConfig("Echo").endpoint("127.0.0.1:9001"));
+//   std::future<octo::Buffer> reply = client.call(call_message);  // get() throws octo::Error
 #ifndef OCTO_OCTO_HPP
 #define OCTO_OCTO_HPP
 
