@@ -40,7 +40,7 @@ static jclass g_shard_threads;    /* com.meituan.octo.ShardThreads */
 static jmethodID g_shard_enter;   /* static void ShardThreads.enter() */
 static pthread_key_t g_detach_key;
 /* java.nio.Buffer's fields, to point a thread's reused body buffer at each call's bytes. */
-static jfieldID g_buffer_address, g_buffer_capacity, g_buffer_limit, g_buffer_position, g_buffer_mark;
+static jfieldID g_buffer_address, g_buffer_capacity, g_buffer_limit;
 
 /* ------------------------------------------------------------------------------------------ */
 /* Threads and the JVM                                                                        */
@@ -276,8 +276,8 @@ static void answer_unhandled(octo_responder *responder, const char *why) {
  *
  * NewDirectByteBuffer costs a Java constructor call per call. Instead each attached thread keeps
  * one direct buffer and points it at the call's bytes by setting java.nio.Buffer's fields
- * (address, capacity, limit, position, mark), which JNI may do; Service.dispatch takes a
- * read-only view of it at once, so the re-pointing never changes what a handler sees. Falls back
+ * (address, capacity, limit), which JNI may do; Service.dispatch takes a read-only view of it at
+ * once and never moves it, so the re-pointing never changes what a handler sees. Falls back
  * to NewDirectByteBuffer if the JDK lacks those fields. */
 static jobject body_buffer(JNIEnv *env, const uint8_t *data, size_t len) {
     static uint8_t empty;
@@ -296,11 +296,10 @@ static jobject body_buffer(JNIEnv *env, const uint8_t *data, size_t len) {
             return NULL;
         }
     }
+    /* position stays 0 and mark -1 from creation: Java only ever takes views of this buffer. */
     (*env)->SetLongField(env, tls_body, g_buffer_address, addr(at));
     (*env)->SetIntField(env, tls_body, g_buffer_capacity, (jint)len);
     (*env)->SetIntField(env, tls_body, g_buffer_limit, (jint)len);
-    (*env)->SetIntField(env, tls_body, g_buffer_position, 0);
-    (*env)->SetIntField(env, tls_body, g_buffer_mark, -1);
     return (*env)->NewLocalRef(env, tls_body);
 }
 
@@ -869,9 +868,7 @@ EXPORT jint JNI_OnLoad(JavaVM *vm, void *reserved) {
     g_buffer_address = (*env)->GetFieldID(env, buffer, "address", "J");
     g_buffer_capacity = g_buffer_address ? (*env)->GetFieldID(env, buffer, "capacity", "I") : NULL;
     g_buffer_limit = g_buffer_capacity ? (*env)->GetFieldID(env, buffer, "limit", "I") : NULL;
-    g_buffer_position = g_buffer_limit ? (*env)->GetFieldID(env, buffer, "position", "I") : NULL;
-    g_buffer_mark = g_buffer_position ? (*env)->GetFieldID(env, buffer, "mark", "I") : NULL;
-    if (g_buffer_mark == NULL) {
+    if (g_buffer_limit == NULL) {
         (*env)->ExceptionClear(env); /* NoSuchFieldError: fall back to NewDirectByteBuffer */
         g_buffer_address = NULL;
     }
