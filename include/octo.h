@@ -121,12 +121,13 @@ typedef struct octo_engine octo_engine;
 typedef struct octo_request octo_request;
 
 // The answer to one call. The handler callback receives it and OWNS it: answer it at most once
-// (`octo_responder_ok`, `_ok_buf`, `_reply`, `_reply_buf`, `_error`), and free it exactly once
-// with `octo_responder_free`, before or after answering, during the callback or long after.
-// Freed without an answer, the call is answered with status 3 (RpcException).
+// (`octo_responder_ok`, `_ok_buf`, `_reply`, `_reply_buf`, `_reply_with`, `_error`), and free it
+// exactly once with `octo_responder_free`, before or after answering, during the callback or
+// long after. Freed without an answer, the call is answered with status 3 (RpcException).
 //
 // Threads: any thread, also concurrently with the callback still running; the responder is
-// internally synchronized. After free, the pointer must not be used again.
+// internally synchronized. After free, the pointer must not be used again (by any thread: a
+// thread that answers must be done before another frees).
 typedef struct octo_responder octo_responder;
 
 // A server: configured (services, default service), started, shut down, freed.
@@ -272,6 +273,11 @@ typedef struct octo_trace_info {
   // Field 9.
   struct octo_str client_ip;
 } octo_trace_info;
+
+// A C function that writes an answer's Thrift message into `out` (room for `capacity`
+// bytes) and returns how many bytes it wrote (at most `capacity`). Called once, before the
+// answering function returns, on the answering thread.
+typedef size_t (*octo_write_fn)(void *context, uint8_t *out, size_t capacity);
 
 // A service's handler: called on a shard thread for each call routed to the service, with the
 // `user_data` given at registration, the call (`request`, lent for this callback only) and its
@@ -511,6 +517,21 @@ enum octo_status octo_responder_ok_buf(struct octo_responder *responder, struct 
 enum octo_status octo_responder_reply_buf(struct octo_responder *responder,
                                           uint32_t status,
                                           struct octo_buf *body);
+
+// Answers with `status` (0..9) and a whole Thrift message that `write(context, out,
+// capacity)` writes straight into octo's output, with no copy: inside the callback on its
+// thread, `out` points into the connection's output buffer; elsewhere into a new engine
+// buffer. `write` runs once, before this returns, and returns how many bytes it wrote.
+// INVALID_ARGUMENT if `capacity` exceeds 2^31 - 1 or `write` is NULL (nothing is sent), or if
+// `write` returns more than `capacity` (the call is then answered with an empty body).
+// ALREADY_ANSWERED on a second answer (`write` may have run: answered from another thread than
+// the callback's, the message is written before the answer is claimed). `write` must not call
+// octo functions on this responder. Any thread.
+enum octo_status octo_responder_reply_with(struct octo_responder *responder,
+                                           uint32_t status,
+                                           size_t capacity,
+                                           octo_write_fn write,
+                                           void *context);
 
 // Answers with an error: `status` (1..9) and `message` (NUL-terminated UTF-8, or NULL for
 // none), sent as ResponseInfo.message and in a TApplicationException body (what a native

@@ -16,10 +16,6 @@
 #include "echo_thrift.h"
 #include "octo.h"
 
-/* Replies up to this size are written on the stack and copied once into the connection's
- * output; larger ones go into an engine buffer that is handed over without a copy. */
-enum { STACK_REPLY = 4096 };
-
 static void echo(void *user_data, const octo_request *request, octo_responder *responder) {
   (void)user_data;
   octo_request_info info;
@@ -33,12 +29,11 @@ static void echo(void *user_data, const octo_request *request, octo_responder *r
     octo_responder_error(responder, OCTO_STATUS_SERVICE_EXCEPTION, "unknown method");
   } else if (!echo_read_args(info.args, info.args_len, &msg, &len)) {
     octo_responder_error(responder, OCTO_STATUS_PROTOCOL_EXCEPTION, "malformed echo_args");
-  } else if (echo_reply_size(info.method.len, len) <= STACK_REPLY) {
-    uint8_t reply[STACK_REPLY];
-    size_t n = echo_write_reply(reply, info.method.data, info.method.len, info.thrift_seqid, msg, len);
-    octo_responder_ok(responder, reply, n);
   } else {
-    echo_answer(responder, &info, msg, len);
+    /* The REPLY is written straight into the connection's output buffer: no copy. */
+    echo_reply reply = {&info, msg, len};
+    octo_responder_reply_with(responder, OCTO_STATUS_OK, echo_reply_size(info.method.len, len),
+                              echo_reply_write, &reply);
   }
   octo_responder_free(responder);
 }

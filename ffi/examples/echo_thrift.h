@@ -105,4 +105,18 @@ static inline octo_status echo_answer(octo_responder *responder, const octo_requ
   return octo_responder_ok_buf(responder, buf);
 }
 
+/* A REPLY to write with octo_responder_reply_with: straight into octo's output, no copy. */
+typedef struct {
+  const octo_request_info *info;
+  const uint8_t *msg;
+  size_t len;
+} echo_reply;
+
+static inline size_t echo_reply_write(void *context, uint8_t *out, size_t capacity) {
+  const echo_reply *r = context;
+  if (capacity < echo_reply_size(r->info->method.len, r->len)) return 0;
+  return echo_write_reply(out, r->info->method.data, r->info->method.len, r->info->thrift_seqid, r->msg,
+                          r->len);
+}
+
 #endif

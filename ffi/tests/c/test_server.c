@@ -12,6 +12,19 @@
 #include "../../examples/echo_thrift.h"
 #include "wire.h"
 
+/* The echo REPLY written straight into octo's output by octo_responder_reply_with. */
+typedef struct {
+  const octo_request_info *info;
+  const uint8_t *msg;
+  size_t len;
+} echo_reply_ctx;
+
+static size_t echo_write_fn(void *context, uint8_t *out, size_t capacity) {
+  echo_reply_ctx *c = context;
+  CHECK(capacity >= echo_reply_size(c->info->method.len, c->len));
+  return echo_write_reply(out, c->info->method.data, c->info->method.len, c->info->thrift_seqid, c->msg, c->len);
+}
+
 /* ---- a worker thread that answers calls after their callback returned ---- */
 
 typedef struct job {
@@ -49,7 +62,13 @@ static void *worker(void *arg) {
     info.method.data = j->method;
     info.method.len = j->method_len;
     info.thrift_seqid = j->seqid;
-    CHECK_OK(echo_answer(j->responder, &info, msg, len));
+    if (len >= 11 && memcmp(msg, "later-with:", 11) == 0) {
+      echo_reply_ctx ctx = {&info, msg, len};
+      CHECK_OK(octo_responder_reply_with(j->responder, OCTO_STATUS_OK, echo_reply_size(info.method.len, len),
+                                         echo_write_fn, &ctx));
+    } else {
+      CHECK_OK(echo_answer(j->responder, &info, msg, len));
+    }
     CHECK_STATUS(octo_responder_ok(j->responder, msg, len), OCTO_STATUS_ALREADY_ANSWERED);
     octo_responder_free(j->responder);
     octo_buf_free(j->body);
@@ -89,6 +108,31 @@ static void *race_answer(void *arg) {
 
 static void *free_responder(void *resp) {
   octo_responder_free(resp);
+  return NULL;
+}
+
+static size_t empty_write(void *context, uint8_t *out, size_t capacity) {
+  (void)context;
+  (void)out;
+  (void)capacity;
+  return 0;
+}
+
+static size_t overflowing_write(void *context, uint8_t *out, size_t capacity) {
+  (void)context;
+  (void)out;
+  return capacity + 1;
+}
+
+static void *race_answer_with(void *arg) {
+  racer *r = arg;
+  echo_reply_ctx ctx = {r->info, r->msg, r->len};
+  CHECK_OK(octo_responder_reply_with(r->responder, OCTO_STATUS_OK, echo_reply_size(r->info->method.len, r->len),
+                                     echo_write_fn, &ctx));
+  /* Off the callback's thread the message is written before the answer is claimed. */
+  CHECK_STATUS(octo_responder_reply_with(r->responder, OCTO_STATUS_OK, 8, empty_write, NULL),
+               OCTO_STATUS_ALREADY_ANSWERED);
+  atomic_store(&r->done, 1);
   return NULL;
 }
 
@@ -219,7 +263,7 @@ static void handle(void *user_data, const octo_request *req, octo_responder *res
   } else if (has_prefix(msg, len, "buf:")) {
     CHECK_OK(echo_answer(resp, &info, msg, len));
     octo_responder_free(resp);
-  } else if (has_prefix(msg, len, "later:")) {
+  } else if (has_prefix(msg, len, "later:") || has_prefix(msg, len, "later-with:")) {
     job *j = calloc(1, sizeof *j);
     j->responder = resp; /* ownership moves to the worker */
     CHECK_OK(octo_request_body_retain(req, &j->body));
@@ -264,6 +308,30 @@ static void handle(void *user_data, const octo_request *req, octo_responder *res
     size_t n = echo_write_reply(reply, info.method.data, info.method.len, info.thrift_seqid, msg, len);
     CHECK_OK(octo_buf_write(b, reply, n));
     CHECK_OK(octo_responder_reply_buf(resp, OCTO_STATUS_APPLICATION_EXCEPTION, b)); /* consumed */
+    octo_responder_free(resp);
+  } else if (has_prefix(msg, len, "with:")) {
+    echo_reply_ctx ctx = {&info, msg, len};
+    CHECK_OK(octo_responder_reply_with(resp, OCTO_STATUS_OK, echo_reply_size(info.method.len, len),
+                                       echo_write_fn, &ctx));
+    CHECK_STATUS(octo_responder_reply_with(resp, OCTO_STATUS_OK, 10, echo_write_fn, &ctx),
+                 OCTO_STATUS_ALREADY_ANSWERED);
+    octo_responder_free(resp);
+  } else if (has_prefix(msg, len, "with-race:")) {
+    racer r = {resp, &info, msg, len, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, race_answer_with, &r);
+    pthread_join(t, NULL);
+    CHECK(atomic_load(&r.done) == 1);
+    octo_responder_free(resp);
+  } else if (has_prefix(msg, len, "with-overflow:")) {
+    CHECK_STATUS(octo_responder_reply_with(resp, OCTO_STATUS_OK, 1024, NULL, NULL), OCTO_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(octo_responder_reply_with(resp, OCTO_STATUS_OK, (size_t)INT32_MAX + 1, overflowing_write, NULL),
+                 OCTO_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(octo_responder_reply_with(resp, 12, 16, overflowing_write, NULL), OCTO_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(octo_responder_reply_with(resp, OCTO_STATUS_OK, 16, overflowing_write, NULL),
+                 OCTO_STATUS_INVALID_ARGUMENT); /* answered, with an empty body */
+    CHECK_LAST_ERROR_HAS("more than the capacity");
+    CHECK_STATUS(octo_responder_ok(resp, msg, len), OCTO_STATUS_ALREADY_ANSWERED);
     octo_responder_free(resp);
   } else if (has_prefix(msg, len, "inspect:")) {
     char text[1024];
@@ -404,6 +472,12 @@ static void every_way_of_answering_arrives(int fd, int tfd) {
   expect_echo(call_octo(fd, "Echo", 15, "double:x"), "double:x");
   answer a = call_octo(fd, "Echo", 16, "declared:x");
   CHECK(a.status == 1 && a.msg_type == 2);
+  expect_echo(call_octo(fd, "Echo", 22, "with:x"), "with:x");
+  expect_echo(call_thrift(tfd, 23, "with:thrift"), "with:thrift");
+  expect_echo(call_octo(fd, "Echo", 24, "with-race:x"), "with-race:x");
+  expect_echo(call_octo(fd, "Echo", 26, "later-with:x"), "later-with:x");
+  a = call_octo(fd, "Echo", 25, "with-overflow:x");
+  CHECK(a.status == 0 && a.msg_type == 0); /* status 0 and an empty body */
   a = call_octo(fd, "Echo", 19, "declared-buf:x");
   CHECK(a.status == 1 && a.msg_type == 2 && strcmp(a.result, "declared-buf:x") == 0);
   a = call_octo(fd, "Echo", 17, "error:x");
