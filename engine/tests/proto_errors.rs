@@ -121,7 +121,7 @@ fn thrift_length_above_max_is_rejected_before_the_body_arrives() {
 fn a_large_announced_frame_reserves_only_a_bounded_step_ahead() {
     // A peer announces a frame just under the 16 MiB limit and sends nothing more: the buffer
     // must not grow to the announced size before the bytes arrive.
-    let mut buf = BytesMut::from(&((15 << 20) as i32).to_be_bytes()[..]);
+    let mut buf = BytesMut::from(&(15i32 << 20).to_be_bytes()[..]);
     let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME_SIZE);
     assert_eq!(dec.decode(&mut buf).unwrap(), None);
     assert!(
