@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Java binding (bindings-java/): `mvn package` builds the JNI glue against include/octo.h,
 # packs it with libocto.so (the release build 30-c-abi.sh made: no second Rust build) into the jar
-# and runs the JUnit suite under -Xcheck:jni. Then: no JNI warning in any test output, and the jar
-# carries both natives. Cargo runs only for what is missing (libocto, or octo-bench: the Rust Echo
+# and runs the JUnit suite under -Xcheck:jni. Then: no JNI warning in any test output, the jar
+# carries both natives and loads them by itself. Cargo runs only for what is missing (libocto, or octo-bench: the Rust Echo
 # server and load generator the cross tests start).
 set -euo pipefail
 ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -44,6 +44,12 @@ for lib in libocto.so libocto-jni.so; do
     exit 1
   }
 done
+# The jar alone (no natives on java.library.path) extracts and loads its natives.
+probe=$(java -Xcheck:jni -Djava.library.path=/nonexistent -cp "$jar:target/test-classes" com.meituan.octo.LoaderProbe)
+case "$probe" in
+  EXTRACTED*) echo "60-java: the jar loads its own natives: $probe" ;;
+  *) echo "60-java: the jar did not load its own natives: $probe" >&2; exit 1 ;;
+esac
 grep -h "^native memory" target/surefire-reports/*-output.txt || true
 tests=$(grep -ho 'tests="[0-9]*"' target/surefire-reports/TEST-*.xml | tr -dc '0-9\n' | awk '{s += $1} END {print s}')
 echo "60-java: $tests tests passed"
