@@ -18,6 +18,8 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class Responder {
     /** The native responder, until it is answered or freed (then 0). Shared with the Cleaner. */
     private final Slot slot;
+    /** The Cleaner registration of a deferred responder, dropped once it is answered. */
+    private volatile java.lang.ref.Cleaner.Cleanable cleanable;
 
     Responder(long responder) {
         this.slot = new Slot(responder);
@@ -73,7 +75,10 @@ public final class Responder {
     /** Keeps the call open past the handler: from now on an unreachable responder answers status 3. */
     void deferred() {
         if (!isAnswered()) {
-            NativeHandle.CLEANER.register(this, slot);
+            cleanable = NativeHandle.CLEANER.register(this, slot);
+            if (isAnswered()) {
+                cleanable.clean(); // answered meanwhile by another thread: nothing to guard
+            }
         }
     }
 
@@ -101,6 +106,10 @@ public final class Responder {
         long r = slot.getAndSet(0);
         if (r == 0) {
             throw new OctoException(Status.ALREADY_ANSWERED, "the call was answered already");
+        }
+        java.lang.ref.Cleaner.Cleanable c = cleanable;
+        if (c != null) {
+            c.clean(); // a no-op action now (the slot is empty) that unregisters it
         }
         return r;
     }
