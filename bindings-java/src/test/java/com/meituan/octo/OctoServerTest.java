@@ -75,6 +75,23 @@ class OctoServerTest {
     }
 
     @Test
+    void handlersRunOnAShardThreadAttachedToTheJvmOnce() throws Exception {
+        java.util.Set<Thread> threads = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        try (OctoServer s = server().service("A", (req, r) -> {
+            threads.add(Thread.currentThread());
+            answerWith(r, "ok");
+        }).build().start(); OctoWirePeer peer = new OctoWirePeer(s.port())) {
+            for (int i = 0; i < 100; i++) {
+                peer.call("A", i, CALL);
+            }
+        }
+        assertEquals(1, threads.size(), threads.toString());
+        Thread shard = threads.iterator().next();
+        assertEquals("octo-shard-0", shard.getName());
+        assertTrue(shard.isDaemon());
+    }
+
+    @Test
     void theBodyIsADirectBufferOverTheWholeThriftMessage() throws Exception {
         AtomicReference<byte[]> body = new AtomicReference<>();
         AtomicReference<Boolean> direct = new AtomicReference<>();
