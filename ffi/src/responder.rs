@@ -18,9 +18,12 @@ use crate::boundary::{bytes, call, value, Failure, Outcome};
 use crate::buf::{self, octo_buf};
 use crate::status::octo_status;
 
-/// Answers counted per shard and per status (a slot per shard, so shards do not share lines).
+/// Answers counted per status: a slot per shard written only by its own shard thread (a plain
+/// load and store, no atomic read-modify-write on the per-call path), plus one slot for answers
+/// given later from other threads (atomic adds; the rare path).
 pub(crate) struct AnswerCounters {
     per_shard: Box<[ShardAnswers]>,
+    later: ShardAnswers,
 }
 
 #[repr(align(128))]
@@ -33,18 +36,25 @@ impl AnswerCounters {
             per_shard: (0..shards.max(1))
                 .map(|_| ShardAnswers::default())
                 .collect(),
+            later: ShardAnswers::default(),
         }
     }
 
-    fn count(&self, shard: usize, status: Status) {
-        let slot = &self.per_shard[shard % self.per_shard.len()];
-        slot.0[status.code() as usize].fetch_add(1, Ordering::Relaxed);
+    /// Counts an answer on `shard`'s own thread (the only writer of its slot).
+    fn count_on_shard(&self, shard: usize, status: Status) {
+        let c = &self.per_shard[shard % self.per_shard.len()].0[status.code() as usize];
+        c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// Counts an answer given from any thread.
+    fn count_later(&self, status: Status) {
+        self.later.0[status.code() as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Totals per status code.
     pub fn totals(&self) -> [u64; 10] {
         let mut t = [0u64; 10];
-        for s in self.per_shard.iter() {
+        for s in self.per_shard.iter().chain(std::iter::once(&self.later)) {
             for (i, c) in s.0.iter().enumerate() {
                 t[i] += c.load(Ordering::Relaxed);
             }
@@ -202,6 +212,7 @@ fn write_answer(answer: Answer, reply: Reply<'_>) {
 
 /// Settles what the callback left in `slot` once it has returned: writes or counts an answer
 /// given during it, or turns an unanswered call into a deferred one (unless C let it go).
+/// Runs on `shard`'s own thread (it counts in that shard's slot).
 fn settle(
     slot: &mut Slot,
     held: &mut Option<Reply<'_>>,
@@ -212,7 +223,7 @@ fn settle(
         Slot::Inline { released: true, .. } => {
             // Freed unanswered during the callback: dropping the reply answers RpcException.
             drop(held.take());
-            counters.count(shard, Status::RpcException);
+            counters.count_on_shard(shard, Status::RpcException);
         }
         Slot::Inline {
             released: false, ..
@@ -222,12 +233,12 @@ fn settle(
             }
         }
         Slot::Queued(answer) => {
-            counters.count(shard, answer.status());
+            counters.count_on_shard(shard, answer.status());
             if let Some(reply) = held.take() {
                 write_answer(answer, reply);
             }
         }
-        Slot::Answered(status) => counters.count(shard, status),
+        Slot::Answered(status) => counters.count_on_shard(shard, status),
         other @ (Slot::Deferred(..) | Slot::Done) => *slot = other,
     }
 }
@@ -341,7 +352,7 @@ impl octo_responder {
                     Answer::Body(s, b) => r.reply(s, b),
                     Answer::Error(s, m) => r.error(s, m),
                 }
-                counters.count(self.shard, status);
+                counters.count_later(status);
             }
             Slot::Queued(_) | Slot::Answered(_) | Slot::Done => return already(),
         }
@@ -537,7 +548,7 @@ pub extern "C" fn octo_responder_free(responder: *mut octo_responder) {
                     drop(slot);
                     // Dropping the engine's Responder unanswered sends RpcException.
                     drop(abandoned);
-                    counters.count(cell.shard, Status::RpcException);
+                    counters.count_later(Status::RpcException);
                 }
                 Slot::Queued(_) | Slot::Answered(_) | Slot::Done => {}
             }
