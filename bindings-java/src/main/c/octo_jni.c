@@ -272,17 +272,20 @@ static void answer_unhandled(octo_responder *responder, const char *why) {
     octo_responder_free(responder);
 }
 
-/* A direct ByteBuffer over `len` bytes at `data`, as a local reference (delete it after use).
+/* A direct ByteBuffer over `len` bytes at `data`; `*local` says whether it is a local reference
+ * the caller must delete (the reused buffer is this thread's global reference).
  *
  * NewDirectByteBuffer costs a Java constructor call per call. Instead each attached thread keeps
  * one direct buffer and points it at the call's bytes by setting java.nio.Buffer's fields
  * (address, capacity, limit), which JNI may do; Service.dispatch takes a read-only view of it at
  * once and never moves it, so the re-pointing never changes what a handler sees. Falls back
  * to NewDirectByteBuffer if the JDK lacks those fields. */
-static jobject body_buffer(JNIEnv *env, const uint8_t *data, size_t len) {
+static jobject body_buffer(JNIEnv *env, const uint8_t *data, size_t len, int *local) {
     static uint8_t empty;
     void *at = data != NULL ? (void *)data : (void *)&empty;
+    *local = 0;
     if (g_buffer_address == NULL || len > INT32_MAX) {
+        *local = 1;
         return (*env)->NewDirectByteBuffer(env, at, (jlong)len);
     }
     if (tls_body == NULL) {
@@ -300,7 +303,7 @@ static jobject body_buffer(JNIEnv *env, const uint8_t *data, size_t len) {
     (*env)->SetLongField(env, tls_body, g_buffer_address, addr(at));
     (*env)->SetIntField(env, tls_body, g_buffer_capacity, (jint)len);
     (*env)->SetIntField(env, tls_body, g_buffer_limit, (jint)len);
-    return (*env)->NewLocalRef(env, tls_body);
+    return tls_body;
 }
 
 /* octo_handler_fn: one call, on a shard thread. One upcall into Java (Service.dispatch) with
@@ -321,7 +324,8 @@ static void on_call(void *user_data, const octo_request *request, octo_responder
             return;
         }
     }
-    jobject body = body_buffer(env, info.body, info.body_len);
+    int local = 0;
+    jobject body = body_buffer(env, info.body, info.body_len, &local);
     if (body == NULL) {
         (*env)->ExceptionClear(env);
         answer_unhandled(responder, "the JVM could not wrap the request body");
@@ -345,7 +349,9 @@ static void on_call(void *user_data, const octo_request *request, octo_responder
          * so it is not freed here: at worst the call stays unanswered until its connection closes. */
         (*env)->ExceptionClear(env);
     }
-    (*env)->DeleteLocalRef(env, body);
+    if (local) {
+        (*env)->DeleteLocalRef(env, body);
+    }
 }
 
 /* octo_finalizer_fn: the service can no longer be called; drop the handler's global reference. */
