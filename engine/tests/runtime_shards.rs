@@ -218,13 +218,13 @@ fn timers_fire_in_deadline_order_and_cancelled_ones_never_fire() {
             assert!(shard.cancel_timer(cancelled));
             assert!(!shard.cancel_timer(cancelled));
             let tx3 = tx.clone();
-            let start = Instant::now();
-            shard.set_timer(now + Duration::from_millis(100), move |_| {
-                assert!(
-                    start.elapsed() >= Duration::from_millis(90),
-                    "a timer never fires early"
-                );
-                tx3.send(4).unwrap()
+            let deadline = now + Duration::from_millis(100);
+            shard.set_timer(deadline, move |_| {
+                if Instant::now() >= deadline {
+                    let _ = tx3.send(4);
+                } else {
+                    let _ = tx3.send(0); // fired before its deadline
+                }
             });
         })
         .unwrap();
