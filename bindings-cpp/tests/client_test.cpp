@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <thrift/TApplicationException.h>
+#include <thrift/protocol/TBinaryProtocol.h>
 
 #include <future>
 #include <thread>
@@ -164,6 +165,51 @@ TEST_F(CppToCpp, ManyFuturesInFlightFromManyThreads) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST_F(CppToCpp, AGeneratedCobClientCallsAsynchronously) {
+  octo::thrift::Client client(engine, config());
+  apache::thrift::protocol::TBinaryProtocolFactory factory;
+  octo_idl::EchoCobClient echo(client.channel(), &factory);
+  std::promise<std::string> got;
+  echo.echo(
+      [&got](octo_idl::EchoCobClient* c) {
+        try {
+          std::string out;
+          c->recv_echo(out);
+          got.set_value(out);
+        } catch (...) {
+          got.set_exception(std::current_exception());
+        }
+      },
+      "asynchronously");
+  EXPECT_EQ(got.get_future().get(), "asynchronously");
+}
+
+TEST_F(CppToCpp, ManyCobClientsInFlightAtOnce) {
+  constexpr int kClients = 64;
+  octo::thrift::Client client(engine, config());
+  auto channel = client.channel();
+  apache::thrift::protocol::TBinaryProtocolFactory factory;
+  std::vector<std::unique_ptr<octo_idl::EchoCobClient>> clients;
+  std::vector<std::promise<std::string>> got(kClients);
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<octo_idl::EchoCobClient>(channel, &factory));
+    clients.back()->echo(
+        [&got, i](octo_idl::EchoCobClient* c) {
+          try {
+            std::string out;
+            c->recv_echo(out);
+            got[i].set_value(out);
+          } catch (...) {
+            got[i].set_exception(std::current_exception());
+          }
+        },
+        "cob " + std::to_string(i));
+  }
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_EQ(got[i].get_future().get(), "cob " + std::to_string(i));
+  }
 }
 
 TEST(ClientConfig, ANonsenseAddressIsRefused) {

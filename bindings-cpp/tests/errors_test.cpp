@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <thrift/TApplicationException.h>
+#include <thrift/protocol/TBinaryProtocol.h>
 
 #include <mutex>
 #include <vector>
@@ -114,6 +115,28 @@ TEST_F(SilentServer, ALateAnswerToATimedOutCallIsNotTakenForTheNextOne) {
     held[1].ok(octo_test::echo_reply_message("second"));
   }
   EXPECT_EQ(second.get(), "second");
+}
+
+TEST_F(SilentServer, ACobClientSeesATimeoutAsTApplicationExceptionNamingIt) {
+  octo::thrift::Client client(engine, config());
+  apache::thrift::protocol::TBinaryProtocolFactory factory;
+  octo_idl::EchoCobClient echo(client.channel(std::chrono::milliseconds(100)), &factory);
+  std::promise<std::string> failure;
+  echo.echo(
+      [&failure](octo_idl::EchoCobClient* c) {
+        try {
+          std::string out;
+          c->recv_echo(out);
+          failure.set_value("answered: " + out);
+        } catch (const apache::thrift::TApplicationException& e) {
+          failure.set_value(e.what());
+        } catch (const std::exception& e) {
+          failure.set_value(std::string("other: ") + e.what());
+        }
+      },
+      "x");
+  std::string what = failure.get_future().get();
+  EXPECT_EQ(what.rfind("Timeout: ", 0), 0u) << what;
 }
 
 TEST_F(SilentServer, AnErrorAnswerCarriesTheServersStatusMessageAndBody) {

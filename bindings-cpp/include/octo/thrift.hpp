@@ -28,7 +28,9 @@
 
 #include <thrift/TApplicationException.h>
 #include <thrift/TProcessor.h>
+#include <thrift/async/TAsyncChannel.h>
 #include <thrift/protocol/TBinaryProtocol.h>
+#include <thrift/transport/TBufferTransports.h>
 #include <thrift/transport/TTransportException.h>
 #include <thrift/transport/TVirtualTransport.h>
 
@@ -583,6 +585,118 @@ class ClientTransport : public apache::thrift::transport::TVirtualTransport<Clie
   size_t pos_ = 0;         // read position over head_ then rest_
 };
 
+/// The asynchronous side of Whale's client: a TAsyncChannel for generated "cob style" clients
+/// (thrift --gen cpp:cob_style, e.g. EchoCobClient). Each call is one octo call; the
+/// continuation runs on a shard thread when the answer is in (never block in it), and the
+/// generated recv_ method then reads the answer. A failure without a Thrift answer (timeout,
+/// lost connection) reaches recv_ as a TApplicationException (INTERNAL_ERROR) whose message
+/// starts with the OCTO status name ("Timeout: ..."). One call at a time per cob client (its
+/// buffers are per client), any number per channel.
+class AsyncChannel : public apache::thrift::async::TAsyncChannel {
+ public:
+  AsyncChannel(std::shared_ptr<octo::Client> client, std::chrono::milliseconds timeout)
+      : client_(std::move(client)), timeout_(timeout) {}
+
+  bool good() const override { return true; }
+  bool error() const override { return false; }
+  bool timedOut() const override { return false; }
+
+  /// A one-way call: sent, then `cob` runs (on this thread).
+  void sendMessage(const VoidCallback& cob,
+                   apache::thrift::transport::TMemoryBuffer* message) override {
+    try {
+      client_->send_one_way(contents(message));
+    } catch (const Error& e) {
+      throw TransportError(e);
+    }
+    cob();
+  }
+
+  /// Not offered: every octo call's answer comes through sendAndRecvMessage.
+  void recvMessage(const VoidCallback&, apache::thrift::transport::TMemoryBuffer*) override {
+    throw apache::thrift::transport::TTransportException(
+        apache::thrift::transport::TTransportException::NOT_OPEN,
+        "octo::thrift::AsyncChannel answers calls through sendAndRecvMessage only");
+  }
+
+  /// Calls with what `send` holds; when the answer is in, puts it in `recv` (with the
+  /// caller's seqid) and runs `cob` on the shard thread. Throws TransportError if the call is
+  /// not taken (closed client, not a Thrift call); `cob` then never runs.
+  void sendAndRecvMessage(const VoidCallback& cob, apache::thrift::transport::TMemoryBuffer* send,
+                          apache::thrift::transport::TMemoryBuffer* recv) override {
+    std::string_view request = contents(send);
+    size_t at = detail::seqid_offset(request);
+    std::string head;  // the request's message header through its seqid
+    if (at != 0) head.assign(request.data(), at + 4);
+    try {
+      client_->call(
+          request,
+          [cob, recv, head = std::move(head)](CallResult result) {
+            std::string synthesized;
+            std::string_view answer;
+            Buffer reply = Buffer::adopt(nullptr);
+            if (result.ok()) {
+              reply = result.get();
+              answer = reply.view();
+            } else {
+              Error e = result.error();
+              synthesized = e.body().empty() ? exception_message(head, e) : e.body();
+              answer = synthesized;
+            }
+            recv->resetBuffer();
+            size_t answer_at = detail::seqid_offset(answer);
+            if (!head.empty() && answer_at != 0) {
+              recv->write(reinterpret_cast<const uint8_t*>(answer.data()),
+                          static_cast<uint32_t>(answer_at));
+              recv->write(reinterpret_cast<const uint8_t*>(head.data() + head.size() - 4), 4);
+              answer.remove_prefix(answer_at + 4);
+            }
+            recv->write(reinterpret_cast<const uint8_t*>(answer.data()),
+                        static_cast<uint32_t>(answer.size()));
+            cob();
+          },
+          timeout_);
+    } catch (const Error& e) {
+      throw TransportError(e);
+    }
+  }
+
+ private:
+  static std::string_view contents(apache::thrift::transport::TMemoryBuffer* buffer) {
+    uint8_t* data = nullptr;
+    uint32_t len = 0;
+    buffer->getBuffer(&data, &len);
+    return std::string_view(reinterpret_cast<const char*>(data), len);
+  }
+
+  /// An EXCEPTION message for the call whose header is `head`, carrying `e` as a
+  /// TApplicationException (INTERNAL_ERROR, "Status: message").
+  static std::string exception_message(const std::string& head, const Error& e) {
+    std::string name = "unknown";
+    int32_t seqid = 0;
+    if (!head.empty()) {
+      MessageCodec codec;
+      codec.begin(head);
+      apache::thrift::protocol::TMessageType type;
+      try {
+        codec.in->readMessageBegin(name, type, seqid);
+      } catch (const apache::thrift::TException&) {
+      }
+    }
+    MessageCodec codec;
+    codec.begin({});
+    codec.out->writeMessageBegin(name, apache::thrift::protocol::T_EXCEPTION, seqid);
+    apache::thrift::TApplicationException(apache::thrift::TApplicationException::INTERNAL_ERROR,
+                                          e.what())
+        .write(codec.out.get());
+    codec.out->writeMessageEnd();
+    return std::string(codec.transport->output());
+  }
+
+  std::shared_ptr<octo::Client> client_;
+  std::chrono::milliseconds timeout_;
+};
+
 /// Whale's client class on octo: one octo::Client (thread-safe, multiplexed) for a service,
 /// handing out the TProtocol that generated clients call through:
 ///
@@ -604,6 +718,14 @@ class Client {
       std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) const {
     return std::make_shared<apache::thrift::protocol::TBinaryProtocolT<ClientTransport>>(
         std::make_shared<ClientTransport>(client_, timeout));
+  }
+
+  /// A channel for generated cob-style (asynchronous) clients, e.g.
+  /// `octo_idl::EchoCobClient echo(client.channel(), &protocol_factory)` with a
+  /// TBinaryProtocolFactory. A zero timeout uses the client's.
+  std::shared_ptr<AsyncChannel> channel(
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) const {
+    return std::make_shared<AsyncChannel>(client_, timeout);
   }
 
   /// The octo client underneath (for calls with raw Thrift messages, futures, callbacks).
