@@ -31,7 +31,8 @@ class CleanerTest {
     }
 
     private static boolean refuses(int port) {
-        try (Socket s = new Socket("127.0.0.1", port)) {
+        try {
+            new Socket("127.0.0.1", port).close();
             return false;
         } catch (ConnectException e) {
             return true;
