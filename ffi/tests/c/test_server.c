@@ -34,6 +34,7 @@ typedef struct job {
   char method[64];
   size_t method_len;
   int32_t seqid;
+  int delay_ms; /* wait this long before answering */
   struct job *next;
 } job;
 
@@ -51,6 +52,7 @@ static void *worker(void *arg) {
     if (j) jobs_head = j->next;
     pthread_mutex_unlock(&jobs_lock);
     if (!j) return NULL;
+    if (j->delay_ms > 0) usleep((useconds_t)j->delay_ms * 1000);
     const uint8_t *body;
     size_t body_len;
     CHECK_OK(octo_buf_data(j->body, &body, &body_len));
@@ -148,6 +150,7 @@ static octo_engine *engine;
 static octo_server *server;
 static const octo_request *kept_request; /* misuse: a request kept past its callback */
 static atomic_int one_way_seen;
+static atomic_int slow_taken; /* a "slow:" call reached its handler */
 
 static bool has_prefix(const uint8_t *msg, size_t len, const char *prefix) {
   size_t n = strlen(prefix);
@@ -263,8 +266,13 @@ static void handle(void *user_data, const octo_request *req, octo_responder *res
   } else if (has_prefix(msg, len, "buf:")) {
     CHECK_OK(echo_answer(resp, &info, msg, len));
     octo_responder_free(resp);
-  } else if (has_prefix(msg, len, "later:") || has_prefix(msg, len, "later-with:")) {
+  } else if (has_prefix(msg, len, "later:") || has_prefix(msg, len, "later-with:") ||
+             has_prefix(msg, len, "slow:")) {
     job *j = calloc(1, sizeof *j);
+    if (has_prefix(msg, len, "slow:")) {
+      j->delay_ms = 300;
+      atomic_store(&slow_taken, 1);
+    }
     j->responder = resp; /* ownership moves to the worker */
     CHECK_OK(octo_request_body_retain(req, &j->body));
     j->args_offset = (size_t)(info.args - info.body);
@@ -586,8 +594,25 @@ static void counters_add_up(void) {
   CHECK(s.expired == 0);
 }
 
+static void shutdown_waits_for_answers_in_flight(int fd) {
+  octo_call c = {"Echo", 70, false, 5000, false, NULL, NULL};
+  req_buf.len = 0;
+  put_octo_request(&req_buf, &c, "echo", "slow:x", 6);
+  CHECK(send_all(fd, req_buf.data, req_buf.len));
+  for (int i = 0; i < 2000 && !atomic_load(&slow_taken); i++) usleep(1000);
+  CHECK(atomic_load(&slow_taken));
+  /* The call is in flight (its answer comes 300 ms later, from the worker): a graceful shutdown
+   * lets it finish and flushes the answer before closing the connection. */
+  CHECK_OK(octo_server_shutdown(server, 5000));
+  wbuf *in = malloc(sizeof *in);
+  answer a;
+  CHECK(read_frame(fd, in) && parse_answer(in, &a));
+  CHECK(a.sequence_id == 70 && a.status == 0 && strcmp(a.result, "slow:x") == 0);
+  CHECK(!read_frame(fd, in)); /* then the connection is closed */
+  free(in);
+}
+
 static void use_after_shutdown_is_refused(void) {
-  CHECK_OK(octo_server_shutdown(server, 2000));
   uint16_t p;
   octo_server_stats s;
   CHECK_STATUS(octo_server_shutdown(server, 0), OCTO_STATUS_CLOSED);
@@ -625,8 +650,9 @@ int main(void) {
   one_way_calls_get_no_answer(fd);
   eight_threads_call_concurrently();
   counters_add_up();
-  close(fd);
   close(tfd);
+  shutdown_waits_for_answers_in_flight(fd);
+  close(fd);
   use_after_shutdown_is_refused();
 
   pthread_mutex_lock(&jobs_lock);
