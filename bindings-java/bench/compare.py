@@ -16,7 +16,9 @@ server. Medians over rounds and the ratios are printed; --json writes them as on
 Usage: compare.py [--rounds 5] [--secs 3] [--conns 8] [--depth 16] [--size 1024]
                   [--server-cpu 0] [--load-cpu 1] [--servers rust,java-thrift,java-raw,netty]
                   [--client] [--json]
-Prerequisites: `mvn -q test-compile` in bindings-java and target/test-classpath.txt (bench.sh does both).
+Prerequisites: octo-bench built in release (cargo build --release -p octo-bench), the natives
+(OCTO_LIB_DIR as for `mvn package`); this script compiles the Java side itself (mvn test-compile
+and the test class path) and the Netty peer builds itself (bench/peers/build.sh).
 """
 import argparse
 import json
@@ -105,6 +107,19 @@ def client_bench(a, rust_port):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def prepare():
+    """Compiles the Java benchmark classes and writes their class path (skipped when up to date)."""
+    cp = os.path.join(JAVA_DIR, "target", "test-classpath.txt")
+    cmd = ["mvn", "-B", "-q", "-Dstyle.color=never", "test-compile", "dependency:build-classpath",
+           f"-Dmdep.outputFile={cp}", "-Dmdep.includeScope=test"]
+    if subprocess.run(cmd + ["-o"], cwd=JAVA_DIR, capture_output=True).returncode != 0:
+        out = subprocess.run(cmd, cwd=JAVA_DIR, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(f"mvn test-compile failed:\n{out.stdout}{out.stderr}")
+    if not os.path.exists(BENCH):
+        raise SystemExit(f"{BENCH} is missing: cargo build --release -p octo-bench")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
@@ -119,6 +134,7 @@ def main():
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     names = a.servers.split(",")
+    prepare()
     running = {}
     try:
         for n in names:
