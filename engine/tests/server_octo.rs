@@ -351,7 +351,7 @@ fn a_scanner_heartbeat_during_shutdown_is_answered_stopped() {
     let server = Server::builder(&engine)
         .listen("127.0.0.1:0".parse().unwrap())
         .service("Echo", EchoService)
-        .drain_grace(Duration::from_secs(3))
+        .drain_grace(Duration::from_secs(5))
         .start()
         .unwrap();
     let mut s = connect(server.local_addr());
@@ -363,10 +363,14 @@ fn a_scanner_heartbeat_during_shutdown_is_answered_stopped() {
             .status,
         heartbeat_status::ALIVE
     );
-    let stopper = std::thread::spawn(move || server.shutdown(Duration::from_secs(5)));
-    // The shutdown is under way once a second connection is refused.
+    let stopper = std::thread::spawn(move || server.shutdown(Duration::from_secs(10)));
+    // During the 5 s drain grace the connection is still served, and heartbeats say STOPPED as
+    // soon as the shutdown has begun.
     let mut stopped = None;
-    for seq in 2..200 {
+    let until = std::time::Instant::now() + Duration::from_secs(4);
+    let mut seq = 1;
+    while std::time::Instant::now() < until {
+        seq += 1;
         let hb = scanner_heartbeat(&mut s, seq)
             .header
             .heartbeat_info
@@ -584,7 +588,8 @@ fn deferred_server(engine: &Engine, limits: Limits, pending: Pending) -> Server 
 }
 
 fn wait_for(pending: &Pending, n: usize) {
-    for _ in 0..1000 {
+    let until = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < until {
         if pending.lock().unwrap().len() >= n {
             return;
         }
