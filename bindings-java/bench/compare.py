@@ -99,8 +99,9 @@ def measure(p, port, a):
 
 
 def client_bench(a, rust_port):
+    # Two caller threads sharing the load core with the client's shard thread, 256 calls in flight.
     cmd = java_cmd(a.load_cpu, "com.meituan.octo.bench.ClientMain", f"127.0.0.1:{rust_port}", str(a.secs),
-                   str(a.depth * a.conns))
+                   "256", "2", "1")
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=a.secs + 120)
     if out.returncode != 0:
         raise SystemExit(f"client bench failed: {out.stdout}{out.stderr}")
