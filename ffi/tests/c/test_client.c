@@ -23,6 +23,32 @@ static int held_count;
 
 static octo_client *client_inside; /* used from inside a handler (misuse) */
 
+static size_t echo_call(uint8_t *out, size_t cap, const char *msg);
+static bool reply_text(const octo_buf *reply, char *out, size_t cap);
+
+typedef struct {
+  octo_responder *responder;
+  int32_t thrift_seqid;
+} proxy_call;
+
+/* The downstream answer arrived (on a shard thread): answer the upstream caller with it. */
+static void proxy_done(void *user_data, octo_status status, octo_buf *reply, const char *message) {
+  proxy_call *pc = user_data;
+  char text[256] = "";
+  if (status == OCTO_STATUS_OK && reply && reply_text(reply, text, sizeof text)) {
+    char out[300];
+    snprintf(out, sizeof out, "proxied %s", text);
+    uint8_t buf[512];
+    size_t n = echo_write_reply(buf, "echo", 4, pc->thrift_seqid, (const uint8_t *)out, strlen(out));
+    CHECK_OK(octo_responder_ok(pc->responder, buf, n));
+  } else {
+    CHECK_OK(octo_responder_error(pc->responder, OCTO_STATUS_REMOTE_EXCEPTION, message));
+  }
+  octo_buf_free(reply);
+  octo_responder_free(pc->responder);
+  free(pc);
+}
+
 static void handle(void *user_data, const octo_request *req, octo_responder *resp) {
   (void)user_data;
   octo_request_info info;
@@ -51,6 +77,16 @@ static void handle(void *user_data, const octo_request *req, octo_responder *res
     uint8_t reply[256];
     size_t n = echo_write_reply(reply, info.method.data, info.method.len, info.thrift_seqid, msg, len);
     CHECK_OK(octo_responder_reply(resp, OCTO_STATUS_APPLICATION_EXCEPTION, reply, n));
+  } else if (len >= 6 && memcmp(msg, "proxy:", 6) == 0) {
+    /* Calls a downstream service from the handler (no waiting: a callback) and answers the
+     * caller from that callback, later, on a shard thread. */
+    proxy_call *pc = calloc(1, sizeof *pc);
+    pc->responder = resp;
+    pc->thrift_seqid = info.thrift_seqid;
+    uint8_t body[256];
+    size_t n = echo_call(body, sizeof body, "downstream");
+    CHECK_OK(octo_client_call(client_inside, body, n, 5000, proxy_done, pc));
+    return; /* the responder now belongs to proxy_done */
   } else if (len >= 7 && memcmp(msg, "inside:", 7) == 0) {
     /* A handler runs on a shard thread: waiting for a call there would stall the shard. */
     octo_buf *r = NULL;
@@ -339,6 +375,19 @@ static void bad_calls_are_refused_before_sending(void) {
 static void waiting_inside_a_callback_is_refused(void) {
   client_inside = new_client("Echo", OCTO_FRAMING_OCTO, 5000);
   expect_echo_wait(client_inside, "inside:x");
+}
+
+static void a_handler_calls_downstream_and_answers_from_the_callback(void) {
+  octo_client *c = new_client("Echo", OCTO_FRAMING_OCTO, 5000);
+  uint8_t body[64];
+  size_t n = echo_call(body, sizeof body, "proxy:x");
+  octo_buf *reply = NULL;
+  CHECK_OK(octo_client_call_wait(c, body, n, 0, &reply));
+  char text[256] = "";
+  CHECK(reply && reply_text(reply, text, sizeof text));
+  CHECK(strcmp(text, "proxied downstream") == 0);
+  octo_buf_free(reply);
+  octo_client_free(c);
   octo_client_free(client_inside);
 }
 
@@ -469,6 +518,7 @@ int main(void) {
   one_way_calls_reach_the_server();
   bad_calls_are_refused_before_sending();
   waiting_inside_a_callback_is_refused();
+  a_handler_calls_downstream_and_answers_from_the_callback();
   close_completes_calls_in_flight_with_closed();
   eight_threads_call_through_one_client();
   calls_after_the_engine_stopped_are_closed();
