@@ -33,8 +33,8 @@ run() { # run BUILD_DIR [cmake options...]
   ctest --test-dir "$dir" -j "$JOBS" --output-on-failure --timeout 180
 }
 
-echo "--- release build (RelWithDebInfo)"
-run bindings-cpp/build
-echo "--- AddressSanitizer build"
+echo "--- release build: examples, bench, tests"
+run bindings-cpp/build -DCMAKE_BUILD_TYPE=Release
+echo "--- AddressSanitizer build: tests"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 run bindings-cpp/build-asan -DOCTO_ASAN=ON \
-  -DCMAKE_BUILD_TYPE=Debug
+  -DCMAKE_BUILD_TYPE=Debug -DOCTO_BUILD_EXAMPLES=OFF -DOCTO_BUILD_BENCH=OFF
