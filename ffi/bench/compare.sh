@@ -49,7 +49,7 @@ start() { # start rust|c -> sets SERVER and PORT
     c) "$OUT/echo_server" --addr 127.0.0.1:0 --shards 1 --cpus "$SERVER_CPU" >"$log" 2>&1 & ;;
   esac
   SERVER=$!
-  for _ in $(seq 100); do grep -q "listening on" "$log" && break; sleep 0.1; done
+  for _ in $(seq 100); do grep -qs "listening on" "$log" && break; sleep 0.1; done
   PORT=$(sed -n 's/^listening on [0-9.]*:\([0-9]*\) .*/\1/p' "$log")
   [ -n "$PORT" ] || { cat "$log"; exit 1; }
 }
