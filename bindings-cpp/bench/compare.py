@@ -10,7 +10,10 @@ alternating the order every round. For every run it records QPS and the server's
   per_cpu_s  requests per server CPU-second (less sensitive to a noisy, shared machine)
 
   bench/compare.py --echo-server BUILD/examples/echo_server --octo-bench target/release/octo-bench
-                   [--rounds 5] [--secs 3] [--conns 8] [--depth 16] [--server-cpu 0] [--load-cpu 1]
+                   [--handler thrift|direct] [--rounds 5] [--secs 3] [--conns 8] [--depth 16]
+                   [--server-cpu 0] [--load-cpu 1]
+--handler thrift (default) runs the generated EchoProcessor; direct, the hand-written handler
+(echo_server --handler direct, what the Rust Echo server does): the binding's cost alone.
 Loopback only; every process it starts is stopped before it exits.
 """
 import argparse
@@ -52,6 +55,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--echo-server", required=True)
     ap.add_argument("--octo-bench", required=True)
+    ap.add_argument("--handler", choices=["thrift", "direct"], default="thrift")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--secs", type=float, default=3.0)
     ap.add_argument("--conns", type=int, default=8)
@@ -64,7 +68,8 @@ def main():
     servers = {}
     try:
         servers["rust"] = start([a.octo_bench, "serve", "--addr", "127.0.0.1:0", "--shards", "1", "--cpus", cpu])
-        servers["cpp"] = start([a.echo_server, "--addr", "127.0.0.1:0", "--shards", "1", "--cpus", cpu])
+        servers["cpp"] = start([a.echo_server, "--addr", "127.0.0.1:0", "--shards", "1", "--cpus", cpu,
+                                "--handler", a.handler])
         runs = {"rust": [], "cpp": []}
         for r in range(a.rounds):
             order = ["rust", "cpp"] if r % 2 == 0 else ["cpp", "rust"]
@@ -83,7 +88,7 @@ def main():
             for k in ("qps", "per_cpu_s")
         }
         summary = {
-            "rounds": a.rounds, "secs": a.secs, "conns": a.conns, "depth": a.depth,
+            "handler": a.handler, "rounds": a.rounds, "secs": a.secs, "conns": a.conns, "depth": a.depth,
             "rust_qps_median": statistics.median(x["qps"] for x in runs["rust"]),
             "cpp_qps_median": statistics.median(x["qps"] for x in runs["cpp"]),
             "cpp_over_rust_qps": round(ratios["qps"], 3),

@@ -3,6 +3,11 @@
 // "Echo") and plain framed Thrift callers on one port.
 //
 //   echo_server [--addr 127.0.0.1:9001] [--shards N] [--cpus 0,1] [--service Echo]
+//               [--handler thrift|direct]
+//
+// --handler thrift (default): the generated processor, as a C++ team deploys it.
+// --handler direct: the same service as an octo::Server handler that reads the Echo CALL and
+//   writes the REPLY itself (what the Rust Echo server does), to measure the binding alone.
 //
 // Prints "listening on ADDR:PORT pid PID" when ready; serves until SIGINT or SIGTERM, then
 // shuts down gracefully.
@@ -28,9 +33,49 @@ class EchoHandler : public octo_idl::EchoIf {
   void echo(std::string& result, const std::string& message) override { result = message; }
 };
 
+/// Reads a big-endian i32 at `at`, if the bytes are there.
+bool read_i32(std::string_view b, size_t at, uint32_t* out) {
+  if (at > b.size() || b.size() - at < 4) return false;
+  auto u = [&](size_t i) { return static_cast<uint32_t>(static_cast<uint8_t>(b[at + i])); };
+  *out = (u(0) << 24) | (u(1) << 16) | (u(2) << 8) | u(3);
+  return true;
+}
+
+void put_i32(std::string& out, uint32_t v) {
+  char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+               static_cast<char>(v)};
+  out.append(b, 4);
+}
+
+/// Echo without the Thrift library: the CALL is `80 01 00 01, name, seqid, {1: string}`; the
+/// REPLY is `80 01 00 02, name, seqid, {0: string}`. Anything else is a ProtocolException.
+void direct_echo(const octo::Request& request, octo::Responder& responder) {
+  std::string_view body = request.body();
+  uint32_t version = 0, name_len = 0, seqid = 0, len = 0;
+  bool ok = read_i32(body, 0, &version) && version == 0x80010001u &&
+            read_i32(body, 4, &name_len) && name_len <= body.size() - 8 &&
+            read_i32(body, 8 + name_len, &seqid);
+  size_t at = 12 + static_cast<size_t>(name_len);  // the args struct
+  ok = ok && body.size() - at >= 3 && body[at] == 11 && body[at + 1] == 0 && body[at + 2] == 1 &&
+       read_i32(body, at + 3, &len) && len <= body.size() - at - 7;
+  if (!ok) {
+    responder.error(octo::Status::ProtocolException, "not an Echo call");
+    return;
+  }
+  thread_local std::string reply;
+  reply.clear();
+  put_i32(reply, 0x80010002u);
+  reply.append(body.data() + 4, 4 + name_len + 4);  // name and seqid as they came
+  reply.append("\x0b\x00\x00", 3);                 // field 0: string
+  reply.append(body.data() + at + 3, 4 + len);      // length and bytes
+  reply.push_back('\0');                           // end of the result struct
+  responder.ok(reply);
+}
+
 int usage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s [--addr HOST:PORT] [--shards N] [--cpus LIST] [--service NAME]\n",
+               "usage: %s [--addr HOST:PORT] [--shards N] [--cpus LIST] [--service NAME] "
+               "[--handler thrift|direct]\n",
                argv0);
   return 2;
 }
@@ -48,7 +93,7 @@ std::vector<uint32_t> parse_cpus(const std::string& list) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string addr = "127.0.0.1:9001", service = "Echo", cpus;
+  std::string addr = "127.0.0.1:9001", service = "Echo", cpus, handler = "thrift";
   uint32_t shards = 1;
   for (int i = 1; i < argc; ++i) {
     std::string key = argv[i];
@@ -62,6 +107,8 @@ int main(int argc, char** argv) {
       cpus = value;
     } else if (key == "--service") {
       service = value;
+    } else if (key == "--handler" && (value == "thrift" || value == "direct")) {
+      handler = value;
     } else {
       return usage(argv[0]);
     }
@@ -80,12 +127,17 @@ int main(int argc, char** argv) {
     if (!cpus.empty()) config.cpus(parse_cpus(cpus));
     octo::Engine engine(config);
     auto processor = std::make_shared<octo_idl::EchoProcessor>(std::make_shared<EchoHandler>());
-    octo::thrift::Server server(engine, addr, service, processor);
+    octo::Server server(engine, addr);
+    if (handler == "thrift") {
+      server.service(service, octo::thrift::processor_handler(processor));
+    } else {
+      server.service(service, direct_echo);
+    }
     server.start();
     std::string host = addr.substr(0, addr.rfind(':'));
-    std::printf("listening on %s:%u pid %d (octo %s, C++ thrift adapter, %u shards)\n",
+    std::printf("listening on %s:%u pid %d (octo %s, C++ %s handler, %u shards)\n",
                 host.c_str(), server.port(), static_cast<int>(getpid()),
-                std::string(octo::version()).c_str(), engine.shard_count());
+                std::string(octo::version()).c_str(), handler.c_str(), engine.shard_count());
     std::fflush(stdout);
     int signo = 0;
     sigwait(&stop, &signo);

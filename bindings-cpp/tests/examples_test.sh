@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The examples work together: echo_server on a free loopback port, echo_client calls it over
-# OCTO and plain Thrift from several threads, then the server stops on SIGTERM.
-#   examples_test.sh DIR_WITH_echo_server_AND_echo_client
+# The examples work together: echo_server (HANDLER: thrift or direct) on a free loopback port,
+# echo_client calls it over OCTO and plain Thrift from several threads, then the server stops
+# on SIGTERM.
+#   examples_test.sh DIR_WITH_echo_server_AND_echo_client [HANDLER]
 set -euo pipefail
 dir=$1
+handler=${2:-thrift}
 out=$(mktemp)
-"$dir/echo_server" --addr 127.0.0.1:0 >"$out" &
+"$dir/echo_server" --addr 127.0.0.1:0 --handler "$handler" >"$out" &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; rm -f "$out"' EXIT
 for _ in $(seq 1 300); do
