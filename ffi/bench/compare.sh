@@ -64,7 +64,8 @@ for round in $(seq "$ROUNDS"); do
       start "$who"
       # The load counts requests after its 1 s warm-up: sample the server's CPU from then on.
       "$REL/octo-bench" load --addr "127.0.0.1:$PORT" --conns "$conns" --depth "$depth" \
-        --size "$SIZE" --secs "$SECS" --warmup 1 --cpu "$LOAD_CPU" --json >"$OUT/compare-load.json" &
+        --size "$SIZE" --secs "$SECS" --warmup 1 --cpu "$LOAD_CPU" --json >"$OUT/compare-load.json" \
+        2>>"$OUT/compare-load.err" &
       LOAD=$!
       sleep 1
       cpu0=$(cpu_ticks "$SERVER")
