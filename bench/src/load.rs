@@ -1,4 +1,5 @@
-//! `octo-bench load`: a closed-loop Echo load generator on one thread (tokio current_thread):
+//! The prebuilt-frame generator (`octo-bench load --generator raw`, and `octo-bench runtimes`):
+//! a closed-loop Echo load generator on one thread (tokio current_thread):
 //! N connections, each keeping D requests in flight, requests prebuilt once and stamped with a
 //! fresh sequence id, every answer checked (sequence id and status, the whole echo every 64th).
 
@@ -330,46 +331,4 @@ pub fn spec_from(args: &Args) -> Result<LoadSpec, String> {
             .get::<i64>("cpu", -1)
             .map(|c| (c >= 0).then_some(c as usize))?,
     })
-}
-
-pub fn run_cli(args: &Args) -> Result<(), String> {
-    let spec = spec_from(args)?;
-    let r = run(&spec)?;
-    let h = &r.latency_us;
-    if args.flag("json") {
-        println!(
-            "{{\"conns\":{},\"depth\":{},\"size\":{},\"proto\":\"{:?}\",\"secs\":{:.3},\"requests\":{},\"errors\":{},\"qps\":{:.0},\"p50_us\":{},\"p99_us\":{},\"p999_us\":{},\"max_us\":{}}}",
-            spec.conns,
-            spec.depth,
-            spec.size,
-            spec.proto,
-            r.elapsed.as_secs_f64(),
-            r.requests,
-            r.errors,
-            r.qps(),
-            h.value_at_quantile(0.5),
-            h.value_at_quantile(0.99),
-            h.value_at_quantile(0.999),
-            h.max()
-        );
-    } else {
-        println!(
-            "{} conns x depth {} x {} B ({:?}): {:.0} req/s over {:.1} s, {} errors; latency p50 {} us p99 {} us p99.9 {} us max {} us",
-            spec.conns,
-            spec.depth,
-            spec.size,
-            spec.proto,
-            r.qps(),
-            r.elapsed.as_secs_f64(),
-            r.errors,
-            h.value_at_quantile(0.5),
-            h.value_at_quantile(0.99),
-            h.value_at_quantile(0.999),
-            h.max()
-        );
-    }
-    if r.errors > 0 {
-        return Err(format!("{} connections failed", r.errors));
-    }
-    Ok(())
 }

@@ -4,17 +4,31 @@
 //! octo-bench serve --addr HOST:PORT [--shards N] [--service NAME] [--cpus LIST]
 //!                  [--runtime octo|tokio] [--mode echo|raw] [--taskrun defer|coop|plain]
 //! octo-bench load  --addr HOST:PORT [--conns N] [--depth D] [--size BYTES] [--secs S]
-//!                  [--proto octo|thrift] [--service NAME] [--cpu N] [--json]
+//!                  [--warmup S] [--proto octo|thrift] [--rate R] [--server-pid PID]
+//!                  [--generator octo|raw] [--service NAME] [--cpu N] [--json [FILE]] [--quiet]
+//! octo-bench run   [--secs S] [--workloads 8x1,64x1,8x16] [--size BYTES] [--server-cpu N]
+//!                  [--load-cpu N] [--out DIR] [--no-open-loop]
+//! octo-bench compare [--secs S] [--rounds R] [--workloads ...] [--servers LIST] [--json FILE]
 //! octo-bench runtimes [--secs S] [--rounds R] [--scenarios 8x1,8x16,64x1] [--servers LIST]
 //!                  [--server-cpu N] [--load-cpu N] [--size BYTES] [--perf] [--nice N]
 //! ```
 //!
 //! `serve` runs until SIGINT/SIGTERM and prints `listening on ADDR pid PID` when ready.
+//! `load` drives a running server with octo's own client (or, `--generator raw`, prebuilt
+//! frames on a tokio thread); `run` starts a server and runs the standard workloads; `compare`
+//! runs octo and its peers interleaved (bench/compare is its wrapper).
 //! `runtimes` starts each server pinned to one CPU, drives it from another, interleaved, and
 //! prints QPS, requests per server-CPU-second and (with `--perf`) syscalls and IPIs per request.
 
 mod args;
+mod client_load;
+mod compare;
 mod load;
+mod load_cli;
+mod measure;
+mod procs;
+mod report;
+mod run_cmd;
 mod runtimes;
 mod serve;
 mod tokio_echo;
@@ -26,7 +40,11 @@ fn usage() -> ExitCode {
         "usage:\n  octo-bench serve --addr HOST:PORT [--shards N] [--service NAME] [--cpus LIST] \
          [--runtime octo|tokio] [--mode echo|raw] [--taskrun defer|coop|plain]\n  \
          octo-bench load --addr HOST:PORT [--conns N] [--depth D] [--size BYTES] [--secs S] \
-         [--proto octo|thrift] [--service NAME] [--cpu N] [--json]\n  \
+         [--warmup S] [--proto octo|thrift] [--rate R] [--server-pid PID] [--generator octo|raw] \
+         [--service NAME] [--cpu N] [--json [FILE]] [--quiet]\n  \
+         octo-bench run [--secs S] [--workloads 8x1,64x1,8x16] [--size BYTES] [--server-cpu N] \
+         [--load-cpu N] [--out DIR] [--no-open-loop]\n  \
+         octo-bench compare [--secs S] [--rounds R] [--workloads LIST] [--servers LIST] [--json FILE]\n  \
          octo-bench runtimes [--secs S] [--rounds R] [--scenarios 8x1,8x16,64x1] [--servers LIST] \
          [--server-cpu N] [--load-cpu N] [--size BYTES] [--perf]"
     );
@@ -47,7 +65,9 @@ fn main() -> ExitCode {
     };
     let result = match cmd.as_str() {
         "serve" => serve::run(&args),
-        "load" => load::run_cli(&args),
+        "load" => load_cli::run(&args),
+        "run" => run_cmd::run(&args),
+        "compare" => compare::run(&args),
         "runtimes" => runtimes::run(&args),
         "-h" | "--help" | "help" => return usage(),
         other => Err(format!("unknown command {other}")),

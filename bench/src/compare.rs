@@ -1,0 +1,428 @@
+//! `octo-bench compare` (wrapped by bench/compare): octo and its peers, one run, same workload.
+//! Every server runs in its own process pinned to `--server-cpu` (0); the generator runs on
+//! `--load-cpu` (1). Rounds are interleaved (octo, netty, thrift-cpp, ..., octo, ...) so drift
+//! on a shared machine hits all alike; the medians and the ratios to octo are reported. Server
+//! CPU comes from /proc/PID/stat over each measuring window, so "requests per server-CPU-second"
+//! separates the servers even when the generator is the bottleneck.
+//!
+//! Each entry is a server and the generator that drives it. The octo client cannot call the raw
+//! frame echo (it answers a request with the request itself, which no client accepts as an
+//! answer), so octo and the raw echo are also compared with the prebuilt-frame generator.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::args::Args;
+use crate::client_load::{self, ClientLoadSpec, Outcome};
+use crate::load::Proto;
+use crate::load_cli;
+use crate::measure;
+use crate::procs::{self, ServerProc};
+use crate::run_cmd::parse_workloads;
+
+/// How one server is started.
+#[derive(Clone, Copy, PartialEq)]
+enum Launch {
+    /// `octo-bench serve` with these extra arguments.
+    Own(&'static [&'static str]),
+    /// A script under bench/peers taking PORT.
+    Peer(&'static str),
+    /// The C ABI example server (ffi/bench/compare.sh builds it), if present.
+    CAbi,
+}
+
+struct Entry {
+    name: &'static str,
+    server: &'static str,
+    launch: Launch,
+    proto: Proto,
+    raw_generator: bool,
+}
+
+const ENTRIES: &[Entry] = &[
+    Entry {
+        name: "octo",
+        server: "octo",
+        launch: Launch::Own(&["--mode", "echo"]),
+        proto: Proto::Octo,
+        raw_generator: false,
+    },
+    Entry {
+        name: "netty",
+        server: "netty",
+        launch: Launch::Peer("netty/run.sh"),
+        proto: Proto::Octo,
+        raw_generator: false,
+    },
+    Entry {
+        name: "thrift-cpp",
+        server: "thrift-cpp",
+        launch: Launch::Peer("thrift-cpp/run.sh"),
+        proto: Proto::Thrift,
+        raw_generator: false,
+    },
+    Entry {
+        name: "c-abi",
+        server: "c-abi",
+        launch: Launch::CAbi,
+        proto: Proto::Octo,
+        raw_generator: false,
+    },
+    Entry {
+        name: "octo/rawgen",
+        server: "octo",
+        launch: Launch::Own(&["--mode", "echo"]),
+        proto: Proto::Octo,
+        raw_generator: true,
+    },
+    Entry {
+        name: "octo-raw/rawgen",
+        server: "octo-raw",
+        launch: Launch::Own(&["--mode", "raw"]),
+        proto: Proto::Octo,
+        raw_generator: true,
+    },
+];
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn c_abi_server() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    target.join("c-abi").join("echo_server")
+}
+
+fn start(entry: &Entry, cpu: usize) -> Result<ServerProc, String> {
+    let c = cpu.to_string();
+    let wait = Duration::from_secs(300);
+    match entry.launch {
+        Launch::Own(extra) => {
+            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+            let mut args: Vec<String> = [
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--shards",
+                "1",
+                "--cpus",
+                &c,
+            ]
+            .map(String::from)
+            .to_vec();
+            args.extend(extra.iter().map(|s| s.to_string()));
+            procs::start(entry.server, cpu, &exe.to_string_lossy(), &args, wait)
+        }
+        Launch::Peer(script) => {
+            let path = workspace().join("bench").join("peers").join(script);
+            let port = procs::free_port()?.to_string();
+            procs::start(entry.server, cpu, &path.to_string_lossy(), &[port], wait)
+        }
+        Launch::CAbi => {
+            let path = c_abi_server();
+            let args = ["--addr", "127.0.0.1:0", "--shards", "1", "--cpus", &c].map(String::from);
+            procs::start(entry.server, cpu, &path.to_string_lossy(), &args, wait)
+        }
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.len() % 2 == 1 {
+        v[v.len() / 2]
+    } else {
+        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+    }
+}
+
+struct Sample {
+    entry: usize,
+    workload: (usize, usize),
+    round: usize,
+    outcome: Outcome,
+    loadavg: f64,
+}
+
+impl Sample {
+    fn per_server_cpu(&self) -> f64 {
+        self.outcome
+            .server_cpu
+            .filter(|c| *c > 0.0)
+            .map_or(f64::NAN, |c| self.outcome.requests as f64 / c)
+    }
+    fn server_util(&self) -> f64 {
+        self.outcome.server_cpu.unwrap_or(f64::NAN) / self.outcome.elapsed.as_secs_f64()
+    }
+    fn client_util(&self) -> f64 {
+        self.outcome.client_cpu / self.outcome.elapsed.as_secs_f64()
+    }
+    fn json(&self) -> Value {
+        let h = &self.outcome.latency_us;
+        json!({
+            "server": ENTRIES[self.entry].name,
+            "workload": format!("{}x{}", self.workload.0, self.workload.1),
+            "round": self.round,
+            "qps": self.outcome.qps().round(),
+            "server_cpu_util": self.server_util(),
+            "req_per_server_cpu_s": self.per_server_cpu().round(),
+            "client_cpu_util": self.client_util(),
+            "p50_us": h.value_at_quantile(0.5), "p99_us": h.value_at_quantile(0.99),
+            "p999_us": h.value_at_quantile(0.999), "max_us": h.max(),
+            "errors": self.outcome.errors,
+            "loadavg": self.loadavg,
+        })
+    }
+}
+
+pub fn run(args: &Args) -> Result<(), String> {
+    let secs: f64 = args.get("secs", 4.0)?;
+    let warmup: f64 = args.get("warmup", 1.0)?;
+    let jvm_warmup: f64 = args.get("jvm-warmup", 5.0)?;
+    let rounds: usize = args.get("rounds", 2)?;
+    let size: usize = args.get("size", 1024)?;
+    let server_cpu: usize = args.get("server-cpu", 0)?;
+    let load_cpu: usize = args.get("load-cpu", 1)?;
+    let workloads = parse_workloads(args.str("workloads").unwrap_or("8x1,64x1,8x16"))?;
+    let open_loop = !args.flag("no-open-loop");
+    let wanted: Vec<String> = args
+        .str("servers")
+        .unwrap_or("octo,netty,thrift-cpp,c-abi,octo/rawgen,octo-raw/rawgen")
+        .split(',')
+        .map(String::from)
+        .collect();
+    let json_path = args
+        .str("json")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::run_cmd::default_out_dir().join("compare.json"));
+
+    // Start each server once; the same process serves every round (the JVM keeps its JIT work).
+    let mut servers: Vec<(&str, ServerProc)> = Vec::new();
+    let mut entries = Vec::new();
+    for (i, e) in ENTRIES.iter().enumerate() {
+        if !wanted.iter().any(|w| w == e.name) {
+            continue;
+        }
+        if e.launch == Launch::CAbi && !c_abi_server().exists() {
+            eprintln!(
+                "skipping c-abi: {} not built (ffi/bench/compare.sh builds it)",
+                c_abi_server().display()
+            );
+            continue;
+        }
+        if !servers.iter().any(|(s, _)| *s == e.server) {
+            let p = start(e, server_cpu)?;
+            eprintln!(
+                "{} pid {} on CPU {server_cpu} at {}",
+                e.server, p.pid, p.addr
+            );
+            servers.push((e.server, p));
+        }
+        entries.push(i);
+    }
+    if entries.is_empty() {
+        return Err("no server to compare (see --servers)".into());
+    }
+    let find = |server: &str| {
+        servers
+            .iter()
+            .find(|(s, _)| *s == server)
+            .map(|(_, p)| (p.addr, p.pid))
+            .expect("started above")
+    };
+    let spec = |e: &Entry, (conns, depth): (usize, usize), secs: f64, rate: Option<f64>| {
+        let (addr, pid) = find(e.server);
+        ClientLoadSpec {
+            addr,
+            conns,
+            depth,
+            size,
+            secs,
+            warmup,
+            proto: e.proto,
+            service: "Echo".into(),
+            cpu: Some(load_cpu),
+            rate,
+            server_pid: Some(pid),
+            progress: false,
+        }
+    };
+    let drive = |e: &Entry, s: &ClientLoadSpec| {
+        if e.raw_generator {
+            load_cli::run_raw(s)
+        } else {
+            client_load::run(s)
+        }
+    };
+    // Warm-up, discarded: the JVM compiles its hot paths; the others fill their caches.
+    for &i in &entries {
+        let e = &ENTRIES[i];
+        let w = if e.server == "netty" { jvm_warmup } else { 0.5 };
+        eprintln!("warm-up {} ({w} s, discarded)", e.name);
+        drive(e, &spec(e, (64, 1), w, None))?;
+    }
+
+    println!(
+        "# Echo {size} B; servers on CPU {server_cpu}, generator on CPU {load_cpu}; {secs} s per run after {warmup} s warm-up; {rounds} rounds interleaved; loadavg at start {:.2}",
+        measure::loadavg()
+    );
+    let mut samples = Vec::new();
+    for round in 0..rounds {
+        for &w in &workloads {
+            for &i in &entries {
+                let e = &ENTRIES[i];
+                let o = drive(e, &spec(e, w, secs, None))?;
+                let s = Sample {
+                    entry: i,
+                    workload: w,
+                    round,
+                    outcome: o,
+                    loadavg: measure::loadavg(),
+                };
+                eprintln!(
+                    "round {round} {}x{} {:<16} {:>9.0} req/s  server CPU {:>4.0}%  {:>9.0} req/server-CPU-s  client CPU {:>4.0}%  p99 {} us  errors {}  load {:.2}",
+                    w.0,
+                    w.1,
+                    e.name,
+                    s.outcome.qps(),
+                    100.0 * s.server_util(),
+                    s.per_server_cpu(),
+                    100.0 * s.client_util(),
+                    s.outcome.latency_us.value_at_quantile(0.99),
+                    s.outcome.error_count(),
+                    s.loadavg
+                );
+                samples.push(s);
+            }
+        }
+    }
+
+    // Open loop on octo at half its best closed-loop rate: the latency target's measurement.
+    let mut open = None;
+    if open_loop {
+        if let Some(&oi) = entries.iter().find(|&&i| ENTRIES[i].name == "octo") {
+            let peak = samples
+                .iter()
+                .filter(|s| s.entry == oi)
+                .map(|s| s.outcome.qps())
+                .fold(0.0, f64::max);
+            let rate = (peak / 2.0).round();
+            let o = drive(&ENTRIES[oi], &spec(&ENTRIES[oi], (64, 1), secs, Some(rate)))?;
+            let h = &o.latency_us;
+            println!(
+                "open loop octo 64 conns at {rate:.0}/s (half of best closed-loop {peak:.0}): {:.0} req/s, p50 {} us, p99 {} us, p99.9 {} us, max {} us, errors {}, load {:.2}",
+                o.qps(),
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.99),
+                h.value_at_quantile(0.999),
+                h.max(),
+                o.error_count(),
+                measure::loadavg()
+            );
+            open = Some(json!({
+                "server": "octo", "conns": 64, "rate": rate, "peak_closed_loop_qps": peak.round(),
+                "qps": o.qps().round(), "p50_us": h.value_at_quantile(0.5),
+                "p99_us": h.value_at_quantile(0.99), "p999_us": h.value_at_quantile(0.999),
+                "max_us": h.max(), "errors": o.errors, "loadavg": measure::loadavg(),
+            }));
+        }
+    }
+    drop(servers);
+
+    let mut summary = Vec::new();
+    for &w in &workloads {
+        println!(
+            "\n## {} conns x depth {} (medians of {rounds} rounds)",
+            w.0, w.1
+        );
+        println!(
+            "| server | req/s | vs octo | server CPU | req per server-CPU-s | octo's advantage | client CPU | p99 us | errors | load |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|---|");
+        let of = |i: usize| -> Vec<&Sample> {
+            samples
+                .iter()
+                .filter(|s| s.entry == i && s.workload == w)
+                .collect()
+        };
+        let med =
+            |i: usize, f: &dyn Fn(&Sample) -> f64| median(of(i).iter().map(|s| f(s)).collect());
+        let base = |name: &str| entries.iter().copied().find(|&i| ENTRIES[i].name == name);
+        for &i in &entries {
+            let e = &ENTRIES[i];
+            // Ratios within a generator: the raw-generator pair compares with each other.
+            let reference = if e.raw_generator {
+                base("octo/rawgen")
+            } else {
+                base("octo")
+            };
+            let qps = med(i, &|s| s.outcome.qps());
+            let per_cpu = med(i, &|s| s.per_server_cpu());
+            let (rq, rc) = reference.map_or((f64::NAN, f64::NAN), |r| {
+                (
+                    qps / med(r, &|s| s.outcome.qps()),
+                    med(r, &|s| s.per_server_cpu()) / per_cpu,
+                )
+            });
+            let errors: u64 = of(i).iter().map(|s| s.outcome.error_count()).sum();
+            let p99 = med(i, &|s| s.outcome.latency_us.value_at_quantile(0.99) as f64);
+            let load = med(i, &|s| s.loadavg);
+            println!(
+                "| {} | {:.0} | {:.2} | {:.0}% | {:.0} | {:.2}x | {:.0}% | {:.0} | {} | {:.2} |",
+                e.name,
+                qps,
+                rq,
+                100.0 * med(i, &|s| s.server_util()),
+                per_cpu,
+                rc,
+                100.0 * med(i, &|s| s.client_util()),
+                p99,
+                errors,
+                load
+            );
+            summary.push(json!({
+                "workload": format!("{}x{}", w.0, w.1), "server": e.name,
+                "generator": if e.raw_generator { "raw frames" } else { "octo client" },
+                "qps": qps.round(), "qps_vs_reference": rq,
+                "server_cpu_util": med(i, &|s| s.server_util()),
+                "req_per_server_cpu_s": per_cpu.round(),
+                "reference_req_per_server_cpu_s_over_this": rc,
+                "client_cpu_util": med(i, &|s| s.client_util()),
+                "p99_us": p99, "errors": errors, "loadavg": load,
+            }));
+        }
+    }
+    println!(
+        "\n(vs octo: req/s over octo's; octo's advantage: octo's requests per server-CPU-second over this server's. \
+         Rows ending /rawgen are driven by the prebuilt-frame generator and compared with octo/rawgen.)"
+    );
+    let doc = json!({
+        "command": "bench/compare",
+        "size": size, "secs": secs, "warmup": warmup, "jvm_warmup": jvm_warmup, "rounds": rounds,
+        "server_cpu": server_cpu, "load_cpu": load_cpu,
+        "workloads": workloads.iter().map(|w| format!("{}x{}", w.0, w.1)).collect::<Vec<_>>(),
+        "summary": summary,
+        "open_loop": open,
+        "samples": samples.iter().map(Sample::json).collect::<Vec<_>>(),
+    });
+    if let Some(dir) = json_path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(
+        &json_path,
+        serde_json::to_string_pretty(&doc).unwrap_or_default(),
+    )
+    .map_err(|e| format!("write {}: {e}", json_path.display()))?;
+    println!("wrote {}", json_path.display());
+    Ok(())
+}

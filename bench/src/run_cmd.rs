@@ -1,0 +1,152 @@
+//! `octo-bench run`, the README's main command: an octo Echo server (its own process, one shard
+//! on `--server-cpu`, default 0) driven by octo's client (`--load-cpu`, default 1) through the
+//! standard workloads (8x1, 64x1, 8x16 closed loop, 1 KiB), then an open loop at half the best
+//! closed-loop rate. Prints the table and writes `run.json` and `latency.svg` under
+//! bench/results/latest/ (or `--out DIR`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::args::Args;
+use crate::client_load::{self, ClientLoadSpec, Outcome};
+use crate::load::Proto;
+use crate::measure;
+use crate::procs;
+use crate::report::{self, Row};
+
+pub fn default_out_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("results")
+        .join("latest")
+}
+
+pub fn parse_workloads(s: &str) -> Result<Vec<(usize, usize)>, String> {
+    s.split(',')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let bad = || format!("bad workload {w} (want CONNSxDEPTH)");
+            let (c, d) = w.split_once('x').ok_or_else(bad)?;
+            Ok((c.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?))
+        })
+        .collect()
+}
+
+pub fn run(args: &Args) -> Result<(), String> {
+    let secs: f64 = args.get("secs", 5.0)?;
+    let warmup: f64 = args.get("warmup", (secs / 5.0).clamp(0.2, 1.0))?;
+    let size: usize = args.get("size", 1024)?;
+    let server_cpu: usize = args.get("server-cpu", 0)?;
+    let load_cpu: usize = args.get("load-cpu", 1)?;
+    let workloads = parse_workloads(args.str("workloads").unwrap_or("8x1,64x1,8x16"))?;
+    let open_loop = !args.flag("no-open-loop");
+    let out = args
+        .str("out")
+        .map(PathBuf::from)
+        .unwrap_or_else(default_out_dir);
+
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let cpu = server_cpu.to_string();
+    let server = procs::start(
+        "octo echo",
+        server_cpu,
+        &exe.to_string_lossy(),
+        &[
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--shards",
+            "1",
+            "--cpus",
+            &cpu,
+            "--mode",
+            "echo",
+        ]
+        .map(String::from),
+        Duration::from_secs(30),
+    )?;
+    println!(
+        "# octo Echo server pid {} on CPU {server_cpu} ({}); octo client on CPU {load_cpu}; {size} B messages, {secs} s per workload after {warmup} s warm-up",
+        server.pid, server.addr
+    );
+    let spec = |conns, depth, rate| ClientLoadSpec {
+        addr: server.addr,
+        conns,
+        depth,
+        size,
+        secs,
+        warmup,
+        proto: Proto::Octo,
+        service: "Echo".into(),
+        cpu: Some(load_cpu),
+        rate,
+        server_pid: Some(server.pid),
+        progress: true,
+    };
+    let mut results: Vec<(String, Outcome, f64)> = Vec::new();
+    for &(conns, depth) in &workloads {
+        eprintln!("{conns} conns x depth {depth}:");
+        let o = client_load::run(&spec(conns, depth, None))?;
+        results.push((format!("{conns}x{depth}"), o, measure::loadavg()));
+    }
+    if open_loop {
+        let peak = results.iter().map(|r| r.1.qps()).fold(0.0, f64::max);
+        if peak > 0.0 {
+            let rate = (peak / 2.0).round();
+            eprintln!("open loop at {rate:.0} calls/s (half the best closed-loop rate), 64 conns:");
+            let o = client_load::run(&spec(64, 1, Some(rate)))?;
+            results.push((format!("open 64 @{rate:.0}/s"), o, measure::loadavg()));
+        }
+    }
+    drop(server);
+
+    let rows: Vec<Row> = results
+        .iter()
+        .map(|(l, o, la)| Row {
+            label: l.clone(),
+            outcome: o,
+            loadavg: *la,
+        })
+        .collect();
+    println!("{}", report::table_header());
+    for r in &rows {
+        println!("{}", report::table_row(r));
+    }
+    std::fs::create_dir_all(&out).map_err(|e| format!("create {}: {e}", out.display()))?;
+    let json = json!({
+        "command": "octo-bench run",
+        "size": size, "secs": secs, "warmup": warmup,
+        "server_cpu": server_cpu, "load_cpu": load_cpu,
+        "generator": "octo client",
+        "results": rows.iter().map(report::json_row).collect::<Vec<_>>(),
+    });
+    let json_path = out.join("run.json");
+    std::fs::write(
+        &json_path,
+        serde_json::to_string_pretty(&json).unwrap_or_default(),
+    )
+    .map_err(|e| format!("write {}: {e}", json_path.display()))?;
+    let lines: Vec<(String, &hdrhistogram::Histogram<u64>)> = results
+        .iter()
+        .map(|(l, o, _)| (l.clone(), &o.latency_us))
+        .collect();
+    let svg_path = out.join("latency.svg");
+    std::fs::write(
+        &svg_path,
+        report::svg(
+            &format!("octo Echo {size} B, latency by percentile (octo-bench run)"),
+            &lines,
+        ),
+    )
+    .map_err(|e| format!("write {}: {e}", svg_path.display()))?;
+    println!("wrote {} and {}", json_path.display(), svg_path.display());
+    let failed: u64 = results.iter().map(|r| r.1.error_count()).sum();
+    if failed > 0 {
+        return Err(format!("{failed} calls failed"));
+    }
+    if results.iter().any(|r| r.1.requests == 0) {
+        return Err("a workload completed no call".into());
+    }
+    Ok(())
+}
