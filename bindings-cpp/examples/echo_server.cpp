@@ -41,12 +41,6 @@ bool read_i32(std::string_view b, size_t at, uint32_t* out) {
   return true;
 }
 
-void put_i32(std::string& out, uint32_t v) {
-  char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-               static_cast<char>(v)};
-  out.append(b, 4);
-}
-
 /// Echo without the Thrift library: the CALL is `80 01 00 01, name, seqid, {1: string}`; the
 /// REPLY is `80 01 00 02, name, seqid, {0: string}`. Anything else is a ProtocolException.
 void direct_echo(const octo::Request& request, octo::Responder& responder) {
@@ -62,14 +56,21 @@ void direct_echo(const octo::Request& request, octo::Responder& responder) {
     responder.error(octo::Status::ProtocolException, "not an Echo call");
     return;
   }
-  thread_local std::string reply;
-  reply.clear();
-  put_i32(reply, 0x80010002u);
-  reply.append(body.data() + 4, 4 + name_len + 4);  // name and seqid as they came
-  reply.append("\x0b\x00\x00", 3);                 // field 0: string
-  reply.append(body.data() + at + 3, 4 + len);      // length and bytes
-  reply.push_back('\0');                           // end of the result struct
-  responder.ok(reply);
+  // Written straight into the connection's output: 4 + 4 + name + 4, field header, 4 + bytes, stop.
+  size_t reply_size = 12 + name_len + 3 + 4 + len + 1;
+  responder.ok_with(reply_size, [&](uint8_t* out, size_t capacity) -> size_t {
+    if (capacity < reply_size) return 0;
+    const uint8_t reply_version[4] = {0x80, 0x01, 0x00, 0x02};
+    std::memcpy(out, reply_version, 4);
+    std::memcpy(out + 4, body.data() + 4, 4 + name_len + 4);  // name and seqid as they came
+    uint8_t* p = out + 12 + name_len;
+    p[0] = 11;  // field 0: string
+    p[1] = 0;
+    p[2] = 0;
+    std::memcpy(p + 3, body.data() + at + 3, 4 + len);  // length and bytes
+    p[7 + len] = 0;                                      // end of the result struct
+    return reply_size;
+  });
 }
 
 int usage(const char* argv0) {

@@ -6,7 +6,10 @@
 
 #include <thrift/TApplicationException.h>
 
+#include <algorithm>
 #include <condition_variable>
+#include <cstring>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -135,6 +138,39 @@ TEST(Server, AnswerGivenAsABufferIsSentWithoutLoss) {
   server.start();
   ThriftSocketClient client(server.port());
   EXPECT_EQ(client.echo("buffered"), "buffered");
+}
+
+TEST(Server, AnAnswerWrittenInPlaceIsSentAsWritten) {
+  octo::Server server(test_engine(), "127.0.0.1:0");
+  server.service("Echo", [](const octo::Request& req, octo::Responder& res) {
+    std::string reply = echo_reply(req.thrift_seqid(), echo_argument(req.body()));
+    res.ok_with(reply.size(), [&](uint8_t* out, size_t capacity) {
+      size_t n = std::min(capacity, reply.size());
+      std::memcpy(out, reply.data(), n);
+      return n;
+    });
+  });
+  server.start();
+  ThriftSocketClient client(server.port());
+  EXPECT_EQ(client.echo("in place"), "in place");
+}
+
+TEST(Server, AWriterThatThrowsHasItsExceptionRethrownToTheHandler) {
+  std::promise<std::string> seen;
+  octo::Server server(test_engine(), "127.0.0.1:0");
+  server.service("Echo", [&](const octo::Request&, octo::Responder& res) {
+    try {
+      res.ok_with(16, [](uint8_t*, size_t) -> size_t { throw std::runtime_error("writer broke"); });
+      seen.set_value("no exception");
+    } catch (const std::runtime_error& e) {
+      seen.set_value(e.what());
+    }
+  });
+  server.start();
+  octo::Client client(server.engine(), octo::ClientConfig("Echo").endpoint(
+                                           "127.0.0.1:" + std::to_string(server.port())));
+  EXPECT_TRUE(client.call_sync(octo_test::echo_call("x")).empty());  // answered, empty body
+  EXPECT_EQ(seen.get_future().get(), "writer broke");
 }
 
 TEST(Server, ASecondAnswerIsRefused) {

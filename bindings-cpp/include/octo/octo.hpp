@@ -404,6 +404,36 @@ class Responder {
   void reply(Status status, Buffer&& body) {
     detail::check(octo_responder_reply_buf(get(), static_cast<uint32_t>(status), body.release()));
   }
+  /// `status` (0..9) with a whole Thrift message that `write(out, capacity)` writes straight
+  /// into octo's output (no copy; inside the handler, into the connection's buffer) and whose
+  /// size it returns (at most `capacity`). `write` runs once, before this returns, and must not
+  /// use this Responder. If it throws, the call is answered with an empty body and the
+  /// exception is rethrown here.
+  template <class Write>
+  void reply_with(Status status, size_t capacity, Write&& write) {
+    struct Writing {
+      Write& write;
+      std::exception_ptr failed;
+    } context{write, nullptr};
+    auto trampoline = [](void* c, uint8_t* out, size_t cap) noexcept -> size_t {
+      auto* ctx = static_cast<Writing*>(c);
+      try {
+        return ctx->write(out, cap);
+      } catch (...) {
+        ctx->failed = std::current_exception();
+        return 0;
+      }
+    };
+    octo_status s = octo_responder_reply_with(get(), static_cast<uint32_t>(status), capacity,
+                                              trampoline, &context);
+    if (context.failed) std::rethrow_exception(context.failed);
+    detail::check(s);
+  }
+  /// Success, written in place (see reply_with).
+  template <class Write>
+  void ok_with(size_t capacity, Write&& write) {
+    reply_with(Status::Ok, capacity, std::forward<Write>(write));
+  }
   /// An error (status 1..9) with `message`; a native Thrift caller sees a TApplicationException.
   void error(Status status, const std::string& message) {
     detail::check(octo_responder_error(get(), static_cast<uint32_t>(status), message.c_str()));
