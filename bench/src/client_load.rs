@@ -162,6 +162,10 @@ fn pace(shard: &mut Shard, mut p: Box<Pacer>) {
 
 /// Runs one load on its own client engine (one shard, pinned to `spec.cpu`).
 pub fn run(spec: &ClientLoadSpec) -> Result<Outcome, String> {
+    // This thread only keeps time, but it belongs on the generator's CPU, not the server's.
+    if let Some(id) = spec.cpu {
+        core_affinity::set_for_current(core_affinity::CoreId { id });
+    }
     let engine = Engine::builder()
         .shards(1)
         .cpus(spec.cpu.map(|c| vec![c]).unwrap_or_default())
@@ -267,8 +271,10 @@ fn run_on(engine: &Engine, spec: &ClientLoadSpec) -> Result<Outcome, String> {
         if now >= end {
             break;
         }
-        std::thread::sleep((end.min(next_tick)) - now);
-        if spec.progress && Instant::now() >= next_tick {
+        std::thread::sleep(end.min(next_tick) - now);
+        if Instant::now() >= next_tick && !spec.progress {
+            next_tick += Duration::from_secs(1);
+        } else if Instant::now() >= next_tick {
             let t = next_tick - start;
             let ok = tally.ok.load(Ordering::Relaxed);
             let p99 = tally.hist.lock().unwrap().value_at_quantile(0.99);
@@ -313,4 +319,51 @@ fn run_on(engine: &Engine, spec: &ClientLoadSpec) -> Result<Outcome, String> {
         client_cpu,
         server_cpu,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use octo_engine::proto::echo;
+
+    use super::check;
+
+    fn reply(seqid: i32, message: &[u8]) -> BytesMut {
+        let mut b = BytesMut::new();
+        echo::encode_reply(&mut b, seqid, message);
+        b
+    }
+
+    #[test]
+    fn an_answer_with_the_calls_seqid_and_message_passes() {
+        assert_eq!(check(&reply(7, b"abc"), 7, b"abc"), Ok(()));
+    }
+
+    #[test]
+    fn an_answer_is_matched_on_the_low_32_bits_of_the_sequence_id() {
+        assert_eq!(check(&reply(5, b"abc"), (1 << 40) | 5, b"abc"), Ok(()));
+    }
+
+    #[test]
+    fn an_answer_with_another_seqid_is_a_mismatch() {
+        assert_eq!(
+            check(&reply(8, b"abc"), 7, b"abc"),
+            Err("Mismatch (seqid)".into())
+        );
+    }
+
+    #[test]
+    fn an_answer_echoing_other_bytes_is_a_mismatch() {
+        assert_eq!(
+            check(&reply(7, b"abd"), 7, b"abc"),
+            Err("Mismatch (echoed payload)".into())
+        );
+    }
+
+    #[test]
+    fn the_request_sent_back_unchanged_is_a_mismatch() {
+        let mut call = BytesMut::new();
+        echo::encode_call(&mut call, 7, b"abc");
+        assert!(check(&call, 7, b"abc").is_err());
+    }
 }

@@ -311,16 +311,21 @@ pub fn run(args: &Args) -> Result<(), String> {
     let mut open = None;
     if open_loop {
         if let Some(&oi) = entries.iter().find(|&&i| ENTRIES[i].name == "octo") {
-            let peak = samples
+            // The peak and the connections it was reached with (an open loop spreads its rate
+            // over the same number of connections).
+            let (peak, conns) = samples
                 .iter()
                 .filter(|s| s.entry == oi)
-                .map(|s| s.outcome.qps())
-                .fold(0.0, f64::max);
+                .map(|s| (s.outcome.qps(), s.workload.0))
+                .fold((0.0, 64), |a, b| if b.0 > a.0 { b } else { a });
             let rate = (peak / 2.0).round();
-            let o = drive(&ENTRIES[oi], &spec(&ENTRIES[oi], (64, 1), secs, Some(rate)))?;
+            let o = drive(
+                &ENTRIES[oi],
+                &spec(&ENTRIES[oi], (conns, 1), secs, Some(rate)),
+            )?;
             let h = &o.latency_us;
             println!(
-                "open loop octo 64 conns at {rate:.0}/s (half of best closed-loop {peak:.0}): {:.0} req/s, p50 {} us, p99 {} us, p99.9 {} us, max {} us, errors {}, load {:.2}",
+                "open loop octo {conns} conns at {rate:.0}/s (half of best closed-loop {peak:.0}): {:.0} req/s, p50 {} us, p99 {} us, p99.9 {} us, max {} us, errors {}, load {:.2}",
                 o.qps(),
                 h.value_at_quantile(0.5),
                 h.value_at_quantile(0.99),
@@ -330,7 +335,7 @@ pub fn run(args: &Args) -> Result<(), String> {
                 measure::loadavg()
             );
             open = Some(json!({
-                "server": "octo", "conns": 64, "rate": rate, "peak_closed_loop_qps": peak.round(),
+                "server": "octo", "conns": conns, "rate": rate, "peak_closed_loop_qps": peak.round(),
                 "qps": o.qps().round(), "p50_us": h.value_at_quantile(0.5),
                 "p99_us": h.value_at_quantile(0.99), "p999_us": h.value_at_quantile(0.999),
                 "max_us": h.max(), "errors": o.errors, "loadavg": measure::loadavg(),

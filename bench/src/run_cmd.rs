@@ -91,12 +91,19 @@ pub fn run(args: &Args) -> Result<(), String> {
         results.push((format!("{conns}x{depth}"), o, measure::loadavg()));
     }
     if open_loop {
-        let peak = results.iter().map(|r| r.1.qps()).fold(0.0, f64::max);
+        // Half the best closed-loop rate, over as many connections as reached it.
+        let (peak, conns) = results
+            .iter()
+            .zip(&workloads)
+            .map(|(r, w)| (r.1.qps(), w.0))
+            .fold((0.0, 64), |a, b| if b.0 > a.0 { b } else { a });
         if peak > 0.0 {
             let rate = (peak / 2.0).round();
-            eprintln!("open loop at {rate:.0} calls/s (half the best closed-loop rate), 64 conns:");
-            let o = client_load::run(&spec(64, 1, Some(rate)))?;
-            results.push((format!("open 64 @{rate:.0}/s"), o, measure::loadavg()));
+            eprintln!(
+                "open loop at {rate:.0} calls/s (half the best closed-loop rate), {conns} conns:"
+            );
+            let o = client_load::run(&spec(conns, 1, Some(rate)))?;
+            results.push((format!("open {conns} @{rate:.0}/s"), o, measure::loadavg()));
         }
     }
     drop(server);
@@ -149,4 +156,22 @@ pub fn run(args: &Args) -> Result<(), String> {
         return Err("a workload completed no call".into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_workloads;
+
+    #[test]
+    fn workloads_are_conns_x_depth_separated_by_commas() {
+        assert_eq!(
+            parse_workloads("8x1,64x1,8x16"),
+            Ok(vec![(8, 1), (64, 1), (8, 16)])
+        );
+    }
+
+    #[test]
+    fn a_workload_without_x_is_refused() {
+        assert!(parse_workloads("8").is_err());
+    }
 }
