@@ -11,6 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+#[path = "support/apache_thrift.rs"]
+mod apache_thrift;
+use apache_thrift::{python, INSTALL_HINT};
+
 use bytes::BytesMut;
 use octo_engine::client::{CallErrorKind, Client, ClientEvent, Heartbeat, Request};
 use octo_engine::proto::echo::{self, EchoReply};
@@ -18,51 +22,15 @@ use octo_engine::proto::{write_message_begin, Framing, ThriftMessageType};
 use octo_engine::{Engine, Status};
 
 const WAIT: Duration = Duration::from_secs(20);
-const INSTALL_HINT: &str = "run scripts/install-deps.sh";
-const IDL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../idl/echo.thrift");
 const PEER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/client_peer/thrift_echo_server.py"
 );
 
-fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
-
-/// `thrift --gen py` output of idl/echo.thrift, generated once per test process.
+/// `thrift --gen py` output of idl/, generated once per test process.
 fn generated() -> &'static Path {
     static GEN: OnceLock<PathBuf> = OnceLock::new();
-    GEN.get_or_init(|| {
-        match Command::new("thrift").arg("--version").output() {
-            Ok(o) if o.status.success() => {}
-            _ => panic!("the Apache Thrift compiler `thrift` is not installed: {INSTALL_HINT}"),
-        }
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        // Directories of earlier test processes that are gone.
-        for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix("client_thrift-") {
-                if !Path::new("/proc").join(pid).exists() {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
-            }
-        }
-        let dir = root.join(format!("client_thrift-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = Command::new("thrift")
-            .args(["--gen", "py", "-out"])
-            .arg(&dir)
-            .arg(IDL)
-            .output()
-            .expect("run thrift");
-        assert!(
-            out.status.success(),
-            "thrift --gen py failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
-    })
+    GEN.get_or_init(|| apache_thrift::generate_python("client_thrift", &[]).join("gen-py"))
 }
 
 /// The Apache Thrift server process; killed when dropped.

@@ -9,6 +9,10 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+#[path = "support/apache_thrift.rs"]
+mod apache_thrift;
+use apache_thrift::python;
+
 use octo_engine::server::EchoService;
 use octo_engine::{Engine, Server};
 
@@ -16,28 +20,10 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
-/// Generates the Python code for idl/octo.thrift and idl/echo.thrift once per test run.
+/// Python code generated from idl/octo.thrift and idl/echo.thrift once per test run.
 fn generated() -> &'static Path {
     static GEN: OnceLock<PathBuf> = OnceLock::new();
-    GEN.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("server-interop-gen-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        for idl in ["idl/octo.thrift", "idl/echo.thrift"] {
-            let out = Command::new("thrift")
-                .args(["--gen", "py", "-out"])
-                .arg(&dir)
-                .arg(repo().join(idl))
-                .output()
-                .unwrap_or_else(|e| panic!("the Apache Thrift compiler `thrift` is not runnable ({e}): run scripts/install-deps.sh"));
-            assert!(out.status.success(), "thrift --gen py {idl} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        }
-        dir
-    })
+    GEN.get_or_init(|| apache_thrift::generate_python("server_interop", &[]).join("gen-py"))
 }
 
 fn run_client(mode: &str, port: u16) {

@@ -16,6 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+#[path = "support/apache_thrift.rs"]
+mod apache_thrift;
+use apache_thrift::python;
+
 use bytes::{Bytes, BytesMut};
 use octo_engine::proto::echo::{self, EchoReply};
 use octo_engine::proto::thrift::{self as tb, Reader, TType};
@@ -23,8 +27,6 @@ use octo_engine::proto::*;
 use serde_json::{json, Map, Value};
 
 const XCHECK_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/xcheck");
-const IDL_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../idl");
-const INSTALL_HINT: &str = "run scripts/install-deps.sh";
 
 // ------------------------------------------------------------------------------------------------
 // The Apache Thrift peer: generated code, the Python program, and the cases it wrote.
@@ -52,71 +54,15 @@ struct Peer {
     gen: PathBuf,
 }
 
-fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
-
 /// Checks the tools, then generates the Python code once per test process.
 fn peer() -> &'static Peer {
     static PEER: OnceLock<Peer> = OnceLock::new();
     PEER.get_or_init(|| {
-        let thrift = Command::new("thrift").arg("--version").output();
-        match thrift {
-            Ok(o) if o.status.success() => {}
-            _ => panic!("the Apache Thrift compiler `thrift` is not installed: {INSTALL_HINT}"),
-        }
-        let modules = Command::new(python())
-            .args(["-c", "import thrift, cramjam"])
-            .output();
-        match modules {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => panic!(
-                "Python modules `thrift`/`cramjam` are missing ({}): {INSTALL_HINT}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            ),
-            Err(e) => panic!("cannot run {}: {e}: {INSTALL_HINT}", python()),
-        }
-
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        remove_stale_work_dirs(root);
-        let work = root.join(format!("thrift_xcheck-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&work);
+        let newer = format!("{XCHECK_DIR}/newer_header.thrift");
+        let work = apache_thrift::generate_python("thrift_xcheck", &[&newer]);
         let gen = work.join("gen-py");
-        std::fs::create_dir_all(&gen).expect("create the work directory");
-        for idl in [
-            format!("{IDL_DIR}/octo.thrift"),
-            format!("{IDL_DIR}/echo.thrift"),
-            format!("{XCHECK_DIR}/newer_header.thrift"),
-        ] {
-            let out = Command::new("thrift")
-                .args(["--gen", "py", "-out"])
-                .arg(&gen)
-                .arg(&idl)
-                .output()
-                .expect("run thrift");
-            assert!(
-                out.status.success(),
-                "thrift --gen py {idl} failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
         Peer { work, gen }
     })
-}
-
-/// Removes work directories left by earlier test processes that are no longer running.
-fn remove_stale_work_dirs(root: &Path) {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix("thrift_xcheck-") {
-            if !Path::new("/proc").join(pid).exists() {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    }
 }
 
 fn run_peer(mode: &str, dir: &Path) -> Output {
