@@ -124,8 +124,8 @@ fn check(body: &[u8], sequence_id: i64, message: &[u8]) -> Result<(), String> {
     }
 }
 
-/// Issues open-loop calls every millisecond: all calls due by now, each stamped with the time
-/// it was due.
+/// Issues open-loop calls as they fall due (all calls due by now, each stamped with the time it
+/// was due), then sleeps until the next one is due.
 struct Pacer {
     clients: Vec<Client>,
     request: Request,
@@ -145,8 +145,11 @@ fn pace(shard: &mut Shard, mut p: Box<Pacer>) {
     // and every late call still counts its lateness from its own intended time.
     let due = (now - p.start).as_nanos() / p.interval.as_nanos().max(1);
     let due = (due as u64).min(p.issued + 100_000);
+    let at = |p: &Pacer, i: u64| {
+        p.start + Duration::from_nanos((p.interval.as_nanos() as u64).saturating_mul(i))
+    };
     while p.issued < due {
-        let intended = p.start + p.interval * p.issued as u32;
+        let intended = at(&p, p.issued);
         p.issued += 1;
         let client = &p.clients[p.next % p.clients.len()];
         p.next += 1;
@@ -157,7 +160,10 @@ fn pace(shard: &mut Shard, mut p: Box<Pacer>) {
             tally.outstanding.fetch_sub(1, Ordering::Relaxed);
         });
     }
-    shard.set_timer(now + Duration::from_millis(1), move |s| pace(s, p));
+    // Wake up when the next call is due (at most every 100 us): a coarser tick would add its
+    // own period to every call's latency, counted as it is from the intended send time.
+    let next = at(&p, p.issued).max(now + Duration::from_micros(100));
+    shard.set_timer(next, move |s| pace(s, p));
 }
 
 /// Runs one load on its own client engine (one shard, pinned to `spec.cpu`).
