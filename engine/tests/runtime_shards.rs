@@ -476,3 +476,61 @@ fn a_flood_of_posts_does_not_starve_the_sockets() {
         f.join().unwrap();
     }
 }
+
+#[test]
+fn answers_posted_from_a_shard_to_a_full_mailbox_are_never_refused() {
+    let rt = Runtime::start(RuntimeConfig {
+        shards: 2,
+        cpus: Some(vec![]),
+        mailbox_capacity: 4,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime starts");
+    let target = rt.shard(1).clone();
+
+    // Hold shard 1 inside a posted closure so that it drains nothing meanwhile.
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let (held_tx, held_rx) = mpsc::channel();
+    target
+        .post(move |_| {
+            held_tx.send(()).unwrap();
+            let _ = release_rx.recv_timeout(WAIT);
+        })
+        .unwrap();
+    held_rx.recv_timeout(WAIT).expect("shard 1 is held");
+
+    // From shard 0's thread: plain posts are refused once the mailbox is full, answers are not.
+    const ANSWERS: usize = 100;
+    let (ran_tx, ran_rx) = mpsc::channel();
+    let (report_tx, report_rx) = mpsc::channel();
+    let to = target.clone();
+    rt.shard(0)
+        .post(move |_| {
+            let mut refused_posts = 0;
+            for _ in 0..16 {
+                if to.post(|_| {}).is_err() {
+                    refused_posts += 1;
+                }
+            }
+            let mut refused_answers = 0;
+            for i in 0..ANSWERS {
+                let ran = ran_tx.clone();
+                if to.post_answer(move |_| ran.send(i).unwrap()).is_err() {
+                    refused_answers += 1;
+                }
+            }
+            report_tx.send((refused_posts, refused_answers)).unwrap();
+        })
+        .unwrap();
+    let (refused_posts, refused_answers) = report_rx.recv_timeout(WAIT).unwrap();
+    assert!(refused_posts > 0, "the mailbox was never full");
+    assert_eq!(refused_answers, 0);
+
+    release_tx.send(()).unwrap();
+    let mut ran: Vec<usize> = (0..ANSWERS)
+        .map(|_| ran_rx.recv_timeout(WAIT).expect("every answer runs"))
+        .collect();
+    ran.sort_unstable();
+    assert_eq!(ran, (0..ANSWERS).collect::<Vec<_>>());
+    rt.shutdown();
+}

@@ -1,5 +1,10 @@
 //! The door into a shard from other threads: a bounded channel of closures plus an eventfd that
 //! wakes the shard's ring, written at most once per wake-up.
+//!
+//! Answers to calls the shard has already accepted ([`ShardHandle::post_answer`]) are never
+//! refused for space: when the bounded channel is full they wait in a second channel. That one
+//! needs no bound of its own, because what it can hold is bounded by the calls the shard accepted
+//! (its connection and in-flight limits).
 
 use std::cell::Cell;
 use std::fmt;
@@ -49,6 +54,9 @@ impl std::error::Error for PostError {}
 pub(crate) struct Mailbox {
     id: usize,
     tx: Sender<Task>,
+    /// Answers that found `tx` full (see the module doc).
+    overflow_tx: Sender<Task>,
+    overflow_rx: Receiver<Task>,
     eventfd: OwnedFd,
     /// True from the moment a poster writes the eventfd until the shard has consumed that wake-up.
     notified: AtomicBool,
@@ -82,9 +90,12 @@ impl ShardHandle {
         // SAFETY: fd was just created and is owned by nobody else.
         let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
         let (tx, rx) = crossbeam_channel::bounded(capacity);
+        let (overflow_tx, overflow_rx) = crossbeam_channel::unbounded();
         let inner = Arc::new(Mailbox {
             id,
             tx,
+            overflow_tx,
+            overflow_rx,
             eventfd,
             notified: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
@@ -118,6 +129,36 @@ impl ShardHandle {
         }
         self.wake();
         Ok(())
+    }
+
+    /// Runs `task`, the answer to a call this shard accepted, on the shard thread, soon. Unlike
+    /// [`post`](Self::post) it never blocks and is never refused for space, from any thread:
+    /// an accepted call must not lose its answer because the mailbox is busy. Fails only with
+    /// [`PostError::Stopped`] once the shard stops.
+    pub fn post_answer<F>(&self, task: F) -> Result<(), PostError>
+    where
+        F: FnOnce(&mut Shard) + Send + 'static,
+    {
+        if self.inner.stopped.load(Ordering::Acquire) {
+            return Err(PostError::Stopped);
+        }
+        let task: Task = Box::new(task);
+        match self.inner.tx.try_send(task) {
+            Ok(()) => {}
+            Err(TrySendError::Full(task)) => self
+                .inner
+                .overflow_tx
+                .send(task)
+                .map_err(|_| PostError::Stopped)?,
+            Err(TrySendError::Disconnected(_)) => return Err(PostError::Stopped),
+        }
+        self.wake();
+        Ok(())
+    }
+
+    /// Answers that found the mailbox full, for the shard to drain after the mailbox.
+    pub(crate) fn overflow(&self) -> &Receiver<Task> {
+        &self.inner.overflow_rx
     }
 
     /// True once the shard has stopped taking work.

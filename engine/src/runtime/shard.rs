@@ -780,7 +780,9 @@ impl Shard {
                 }
             }
             self.flush();
-            let busy = !self.core.deferred.is_empty() || !self.mailbox.is_empty();
+            let busy = !self.core.deferred.is_empty()
+                || !self.mailbox.is_empty()
+                || !self.core.handle.overflow().is_empty();
             // With DEFER_TASKRUN, completions are only produced by an enter that asks for
             // events: even when there is no time to wait, enter with a zero timeout rather than
             // a plain submit, or a busy mailbox could starve the sockets.
@@ -825,6 +827,7 @@ impl Shard {
         self.core.handle.mark_stopped();
         // Remaining mailbox closures (and whatever they own) are dropped on this thread.
         while self.mailbox.try_recv().is_ok() {}
+        while self.core.handle.overflow().try_recv().is_ok() {}
     }
 
     fn reap_completions(&mut self) {
@@ -880,6 +883,12 @@ impl Shard {
         // Bounded per turn so that a flood of posts cannot starve the sockets.
         for _ in 0..4096 {
             match self.mailbox.try_recv() {
+                Ok(task) => task(self),
+                Err(_) => break,
+            }
+        }
+        for _ in 0..4096 {
+            match self.core.handle.overflow().try_recv() {
                 Ok(task) => task(self),
                 Err(_) => break,
             }

@@ -341,7 +341,8 @@ impl Drop for Responder {
 
 fn deliver((shard, conn, meta): (ShardHandle, ConnId, AnswerMeta<Box<str>>), late: Late) {
     // If the shard has stopped, the connection is gone with it: nobody is left to answer.
-    let _ = shard.post(move |shard| {
+    // `post_answer`: a full mailbox must not cost an accepted call its answer.
+    let _ = shard.post_answer(move |shard| {
         shard.with_conn::<FramedConn<ServerConn>, _>(conn, |c, io| {
             c.handler_mut().finish_deferred();
             match &late {
