@@ -29,8 +29,37 @@ enum Launch {
     Own(&'static [&'static str]),
     /// A script under bench/peers taking PORT.
     Peer(&'static str),
-    /// The C ABI example server (ffi/bench/compare.sh builds it), if present.
+    /// A server built outside this crate, run with `--addr --shards --cpus` if it is present:
+    /// the C ABI example (ffi/bench/compare.sh builds it) or the C++ binding's example
+    /// (scripts/test.d/70-cpp.sh builds it; a generated Thrift EchoProcessor on octo).
+    Built(BuiltServer),
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum BuiltServer {
     CAbi,
+    Cpp,
+}
+
+impl BuiltServer {
+    fn path(self) -> PathBuf {
+        match self {
+            BuiltServer::CAbi => {
+                let target = std::env::var_os("CARGO_TARGET_DIR")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| workspace().join("target"));
+                target.join("c-abi").join("echo_server")
+            }
+            BuiltServer::Cpp => workspace().join("bindings-cpp/build/examples/echo_server"),
+        }
+    }
+
+    fn built_by(self) -> &'static str {
+        match self {
+            BuiltServer::CAbi => "ffi/bench/compare.sh",
+            BuiltServer::Cpp => "scripts/test.d/70-cpp.sh",
+        }
+    }
 }
 
 struct Entry {
@@ -66,7 +95,14 @@ const ENTRIES: &[Entry] = &[
     Entry {
         name: "c-abi",
         server: "c-abi",
-        launch: Launch::CAbi,
+        launch: Launch::Built(BuiltServer::CAbi),
+        proto: Proto::Octo,
+        raw_generator: false,
+    },
+    Entry {
+        name: "cpp-thrift",
+        server: "cpp-thrift",
+        launch: Launch::Built(BuiltServer::Cpp),
         proto: Proto::Octo,
         raw_generator: false,
     },
@@ -91,13 +127,6 @@ fn workspace() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default()
-}
-
-fn c_abi_server() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"));
-    target.join("c-abi").join("echo_server")
 }
 
 fn start(entry: &Entry, cpu: usize) -> Result<ServerProc, String> {
@@ -125,8 +154,8 @@ fn start(entry: &Entry, cpu: usize) -> Result<ServerProc, String> {
             let port = procs::free_port()?.to_string();
             procs::start(entry.server, cpu, &path.to_string_lossy(), &[port], wait)
         }
-        Launch::CAbi => {
-            let path = c_abi_server();
+        Launch::Built(built) => {
+            let path = built.path();
             let args = ["--addr", "127.0.0.1:0", "--shards", "1", "--cpus", &c].map(String::from);
             procs::start(entry.server, cpu, &path.to_string_lossy(), &args, wait)
         }
@@ -197,7 +226,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     let open_loop = !args.flag("no-open-loop");
     let wanted: Vec<String> = args
         .str("servers")
-        .unwrap_or("octo,netty,thrift-cpp,c-abi,octo/rawgen,octo-raw/rawgen")
+        .unwrap_or("octo,netty,thrift-cpp,c-abi,cpp-thrift,octo/rawgen,octo-raw/rawgen")
         .split(',')
         .map(String::from)
         .collect();
@@ -213,12 +242,16 @@ pub fn run(args: &Args) -> Result<(), String> {
         if !wanted.iter().any(|w| w == e.name) {
             continue;
         }
-        if e.launch == Launch::CAbi && !c_abi_server().exists() {
-            eprintln!(
-                "skipping c-abi: {} not built (ffi/bench/compare.sh builds it)",
-                c_abi_server().display()
-            );
-            continue;
+        if let Launch::Built(built) = e.launch {
+            if !built.path().exists() {
+                eprintln!(
+                    "skipping {}: {} not built ({} builds it)",
+                    e.name,
+                    built.path().display(),
+                    built.built_by()
+                );
+                continue;
+            }
         }
         if !servers.iter().any(|(s, _)| *s == e.server) {
             let p = start(e, server_cpu)?;
