@@ -8,9 +8,10 @@ import org.apache.thrift.transport.TTransportException;
 /**
  * A Thrift transport that reads one message from a {@link ByteBuffer} (direct or heap) in place and
  * writes into a growable array that is reused from message to message. Reads never copy more than
- * the protocol asks for; a heap buffer's array is exposed to the protocol's fast paths.
+ * the protocol asks for; a heap buffer's array is exposed to the protocol's fast paths. The server
+ * side ({@link ThriftService}) uses it as is; {@link OctoTransport} adds the client's flush.
  */
-final class ByteBufferTransport extends TTransport {
+class ByteBufferTransport extends TTransport {
     /** Past this size the output array is not kept for the next message. */
     private static final int KEEP_AT_MOST = 1 << 20;
 

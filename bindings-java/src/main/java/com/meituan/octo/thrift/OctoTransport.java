@@ -5,9 +5,7 @@ import com.meituan.octo.OctoException;
 import com.meituan.octo.Status;
 import com.meituan.octo.ThriftMessages;
 import java.nio.ByteBuffer;
-import org.apache.thrift.TConfiguration;
 import org.apache.thrift.protocol.TMessageType;
-import org.apache.thrift.transport.TTransport;
 import org.apache.thrift.transport.TTransportException;
 
 /**
@@ -25,59 +23,34 @@ import org.apache.thrift.transport.TTransportException;
  * <p>Like generated clients, a transport is for one thread at a time; make one per thread (they are
  * cheap: the connections belong to the {@link OctoClient}).
  */
-public final class OctoTransport extends TTransport {
+public final class OctoTransport extends ByteBufferTransport {
     private final OctoClient client;
     private final String service;
-    private final TConfiguration configuration = new TConfiguration();
-    private byte[] out = new byte[256];
-    private int outLength;
-    private ByteBuffer in = ByteBuffer.allocate(0);
 
     /** A transport calling {@code service} through {@code client} (which stays the caller's to close). */
     public OctoTransport(OctoClient client, String service) {
+        super(256);
         this.client = client;
         this.service = service;
     }
 
     @Override
-    public boolean isOpen() {
-        return true;
-    }
-
-    @Override
-    public void open() {}
-
-    @Override
-    public void close() {}
-
-    @Override
-    public void write(byte[] buf, int off, int len) {
-        int need = outLength + len;
-        if (need > out.length) {
-            byte[] bigger = new byte[Math.max(need, out.length * 2)];
-            System.arraycopy(out, 0, bigger, 0, outLength);
-            out = bigger;
-        }
-        System.arraycopy(buf, off, out, outLength, len);
-        outLength = need;
-    }
-
-    @Override
     public void flush() throws TTransportException {
-        ByteBuffer request = ByteBuffer.wrap(out, 0, outLength);
-        outLength = 0;
+        ByteBuffer request = written();
+        // The next message starts afresh whatever happens to this one; `request` keeps its array.
+        reset(ByteBuffer.allocate(0));
         int seqidAt = ThriftMessages.seqidOffset(request);
         if (seqidAt < 0) {
             throw new TTransportException(TTransportException.UNKNOWN, "the client wrote no Thrift message");
         }
         int seqid = request.getInt(request.position() + seqidAt);
+        ByteBuffer answer;
         try {
             if (ThriftMessages.messageType(request) == TMessageType.ONEWAY) {
                 client.oneWay(service, request);
-                in = ByteBuffer.allocate(0);
                 return;
             }
-            in = client.callBlocking(service, request);
+            answer = client.callBlocking(service, request);
         } catch (OctoException e) {
             ByteBuffer body = e.body();
             if (body == null || body.remaining() == 0) {
@@ -86,59 +59,13 @@ public final class OctoTransport extends TTransport {
                 throw new TTransportException(type, e.getMessage(), e);
             }
             // The server's own Thrift message: the generated client raises what it carries.
-            ByteBuffer copy = ByteBuffer.allocate(body.remaining());
-            copy.put(body).flip();
-            in = copy;
+            answer = ByteBuffer.allocate(body.remaining());
+            answer.put(body).flip();
         }
-        int answerSeqidAt = ThriftMessages.seqidOffset(in);
+        int answerSeqidAt = ThriftMessages.seqidOffset(answer);
         if (answerSeqidAt >= 0) {
-            in.putInt(in.position() + answerSeqidAt, seqid);
+            answer.putInt(answer.position() + answerSeqidAt, seqid);
         }
-    }
-
-    @Override
-    public int read(byte[] buf, int off, int len) throws TTransportException {
-        int n = Math.min(len, in.remaining());
-        if (n <= 0 && len > 0) {
-            throw new TTransportException(TTransportException.END_OF_FILE, "no answer left to read");
-        }
-        in.get(buf, off, n);
-        return n;
-    }
-
-    @Override
-    public byte[] getBuffer() {
-        return in.hasArray() && !in.isReadOnly() ? in.array() : null;
-    }
-
-    @Override
-    public int getBufferPosition() {
-        return in.hasArray() && !in.isReadOnly() ? in.arrayOffset() + in.position() : 0;
-    }
-
-    @Override
-    public int getBytesRemainingInBuffer() {
-        return in.hasArray() && !in.isReadOnly() ? in.remaining() : -1;
-    }
-
-    @Override
-    public void consumeBuffer(int len) {
-        in.position(in.position() + len);
-    }
-
-    @Override
-    public TConfiguration getConfiguration() {
-        return configuration;
-    }
-
-    @Override
-    public void updateKnownMessageSize(long size) {}
-
-    @Override
-    public void checkReadBytesAvailable(long numBytes) throws TTransportException {
-        if (numBytes > in.remaining()) {
-            throw new TTransportException(TTransportException.END_OF_FILE,
-                    "the answer claims " + numBytes + " bytes but has " + in.remaining());
-        }
+        reset(answer);
     }
 }
