@@ -479,14 +479,14 @@ impl Client {
         let (future, completion) = future::pair();
         let deadline = self.deadline_of(&request);
         let id = self.inner.id;
-        let config = self.inner.config.clone();
+        let config = &self.inner.config;
         let mut call = Some((request, completion));
         let started = crate::runtime::with_current_shard(|shard| {
             if !self.runs_on(shard) {
                 return false;
             }
             let (request, completion) = call.take().expect("taken once");
-            let sc = ShardClient::get_or_start(shard, id, &config);
+            let sc = ShardClient::get_or_start(shard, id, config);
             ShardClient::submit(
                 shard,
                 &sc,
