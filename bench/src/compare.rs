@@ -5,6 +5,13 @@
 //! CPU comes from /proc/PID/stat over each measuring window, so "requests per server-CPU-second"
 //! separates the servers even when the generator is the bottleneck.
 //!
+//! The Java binding's Echo servers (`java-thrift`: a generated Thrift `Echo.Processor` through
+//! `ThriftService`; `java-raw`: a handler without the Thrift library) join when the Java side has
+//! been built (`bindings-java/target`: classes, test classes, the natives and the test class
+//! path that `bindings-java/bench/compare.py` or `scripts/test.d/60-java.sh` leave there); a
+//! summary then gives issue 7's ratios (QPS over octo's, requests per server-CPU-second over
+//! Netty's, medians of per-round ratios).
+//!
 //! Each entry is a server and the generator that drives it. The octo client cannot call the raw
 //! frame echo (it answers a request with the request itself, which no client accepts as an
 //! answer), so octo and the raw echo are also compared with the prebuilt-frame generator.
@@ -33,6 +40,9 @@ enum Launch {
     /// the C ABI example (ffi/bench/compare.sh builds it) or the C++ binding's example
     /// (scripts/test.d/70-cpp.sh builds it; a generated Thrift EchoProcessor on octo).
     Built(BuiltServer),
+    /// The Java binding's Echo server (`com.meituan.octo.bench.EchoServerMain PORT 1 MODE`) from
+    /// `bindings-java/target`, with the Netty peer's heap flags, if that has been built.
+    Java(&'static str),
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -107,6 +117,20 @@ const ENTRIES: &[Entry] = &[
         raw_generator: false,
     },
     Entry {
+        name: "java-thrift",
+        server: "java-thrift",
+        launch: Launch::Java("thrift"),
+        proto: Proto::Octo,
+        raw_generator: false,
+    },
+    Entry {
+        name: "java-raw",
+        server: "java-raw",
+        launch: Launch::Java("raw"),
+        proto: Proto::Octo,
+        raw_generator: false,
+    },
+    Entry {
         name: "octo/rawgen",
         server: "octo",
         launch: Launch::Own(&["--mode", "echo"]),
@@ -127,6 +151,56 @@ fn workspace() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default()
+}
+
+/// `bindings-java/target` (or `$OCTO_JAVA_TARGET`): where Maven left the Java binding.
+fn java_target() -> PathBuf {
+    std::env::var_os("OCTO_JAVA_TARGET")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("bindings-java").join("target"))
+}
+
+/// The Java Echo server's command line (after `taskset -c CPU`), or why it cannot run.
+fn java_command(mode: &str, port: u16) -> Result<(String, Vec<String>), String> {
+    let t = java_target();
+    let natives = t.join("native").join("linux-x86_64");
+    let needed = [
+        t.join("classes"),
+        t.join("test-classes")
+            .join("com/meituan/octo/bench/EchoServerMain.class"),
+        t.join("test-classpath.txt"),
+        natives.join("libocto-jni.so"),
+    ];
+    if let Some(missing) = needed.iter().find(|p| !p.exists()) {
+        return Err(format!(
+            "{} not built (bindings-java/bench/compare.py or scripts/test.d/60-java.sh builds it)",
+            missing.display()
+        ));
+    }
+    let deps = std::fs::read_to_string(t.join("test-classpath.txt"))
+        .map_err(|e| format!("read {}: {e}", t.join("test-classpath.txt").display()))?;
+    let class_path = format!(
+        "{}:{}:{}",
+        t.join("classes").display(),
+        t.join("test-classes").display(),
+        deps.trim()
+    );
+    let java = std::env::var("JAVA").unwrap_or_else(|_| "java".into());
+    let args = [
+        "-Xms512m",
+        "-Xmx512m",
+        "-XX:+UseCompressedOops",
+        &format!("-Djava.library.path={}", natives.display()),
+        "-cp",
+        &class_path,
+        "com.meituan.octo.bench.EchoServerMain",
+        &port.to_string(),
+        "1",
+        mode,
+    ]
+    .map(String::from)
+    .to_vec();
+    Ok((java, args))
 }
 
 fn start(entry: &Entry, cpu: usize) -> Result<ServerProc, String> {
@@ -158,6 +232,10 @@ fn start(entry: &Entry, cpu: usize) -> Result<ServerProc, String> {
             let path = built.path();
             let args = ["--addr", "127.0.0.1:0", "--shards", "1", "--cpus", &c].map(String::from);
             procs::start(entry.server, cpu, &path.to_string_lossy(), &args, wait)
+        }
+        Launch::Java(mode) => {
+            let (java, args) = java_command(mode, procs::free_port()?)?;
+            procs::start(entry.server, cpu, &java, &args, wait)
         }
     }
 }
@@ -226,7 +304,9 @@ pub fn run(args: &Args) -> Result<(), String> {
     let open_loop = !args.flag("no-open-loop");
     let wanted: Vec<String> = args
         .str("servers")
-        .unwrap_or("octo,netty,thrift-cpp,c-abi,cpp-thrift,octo/rawgen,octo-raw/rawgen")
+        .unwrap_or(
+            "octo,netty,thrift-cpp,c-abi,cpp-thrift,java-thrift,java-raw,octo/rawgen,octo-raw/rawgen",
+        )
         .split(',')
         .map(String::from)
         .collect();
@@ -250,6 +330,12 @@ pub fn run(args: &Args) -> Result<(), String> {
                     built.path().display(),
                     built.built_by()
                 );
+                continue;
+            }
+        }
+        if let Launch::Java(mode) = e.launch {
+            if let Err(why) = java_command(mode, 0) {
+                eprintln!("skipping {}: {why}", e.name);
                 continue;
             }
         }
@@ -300,7 +386,8 @@ pub fn run(args: &Args) -> Result<(), String> {
     // Warm-up, discarded: the JVM compiles its hot paths; the others fill their caches.
     for &i in &entries {
         let e = &ENTRIES[i];
-        let w = if e.server == "netty" { jvm_warmup } else { 0.5 };
+        let jvm = e.server == "netty" || matches!(e.launch, Launch::Java(_));
+        let w = if jvm { jvm_warmup } else { 0.5 };
         eprintln!("warm-up {} ({w} s, discarded)", e.name);
         drive(e, &spec(e, (64, 1), w, None))?;
     }
@@ -444,6 +531,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         "\n(vs octo: req/s over octo's; octo's advantage: octo's requests per server-CPU-second over this server's. \
          Rows ending /rawgen are driven by the prebuilt-frame generator and compared with octo/rawgen.)"
     );
+    let java = java_ratios(&entries, &samples, &workloads);
     let doc = json!({
         "command": "bench/compare",
         "size": size, "secs": secs, "warmup": warmup, "jvm_warmup": jvm_warmup, "rounds": rounds,
@@ -451,6 +539,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         "workloads": workloads.iter().map(|w| format!("{}x{}", w.0, w.1)).collect::<Vec<_>>(),
         "summary": summary,
         "open_loop": open,
+        "java": java,
         "samples": samples.iter().map(Sample::json).collect::<Vec<_>>(),
     });
     if let Some(dir) = json_path.parent() {
@@ -463,4 +552,62 @@ pub fn run(args: &Args) -> Result<(), String> {
     .map_err(|e| format!("write {}: {e}", json_path.display()))?;
     println!("wrote {}", json_path.display());
     Ok(())
+}
+
+/// Issue 7's ratios for the Java servers, per workload: QPS over octo's and requests per
+/// server-CPU-second over Netty's, each the median of per-round ratios (a round's runs are
+/// adjacent, so drift on a shared machine cancels better than in a ratio of medians). Printed
+/// as a table; returned for the JSON.
+fn java_ratios(entries: &[usize], samples: &[Sample], workloads: &[(usize, usize)]) -> Value {
+    let index = |name: &str| entries.iter().copied().find(|&i| ENTRIES[i].name == name);
+    let javas: Vec<usize> = entries
+        .iter()
+        .copied()
+        .filter(|&i| matches!(ENTRIES[i].launch, Launch::Java(_)))
+        .collect();
+    if javas.is_empty() {
+        return Value::Null;
+    }
+    let (octo, netty) = (index("octo"), index("netty"));
+    let find = |i: usize, w: (usize, usize), round: usize| {
+        samples
+            .iter()
+            .find(|s| s.entry == i && s.workload == w && s.round == round)
+    };
+    // Median over rounds of f(this server's sample, the reference's sample).
+    let ratio = |j: usize, reference: Option<usize>, w, f: &dyn Fn(&Sample, &Sample) -> f64| {
+        let Some(r) = reference else {
+            return f64::NAN;
+        };
+        median(
+            samples
+                .iter()
+                .filter(|s| s.entry == j && s.workload == w)
+                .filter_map(|s| find(r, w, s.round).map(|x| f(s, x)))
+                .collect(),
+        )
+    };
+    println!("\n## Java binding (issue 7 targets: QPS >= 0.70 of octo's; requests per server-CPU-second >= 1.3x Netty's)");
+    println!(
+        "| workload | server | QPS / octo's | req per server-CPU-s / Netty's | QPS / Netty's |"
+    );
+    println!("|---|---|---|---|---|");
+    let mut out = Vec::new();
+    for &w in workloads {
+        for &j in &javas {
+            let qps_octo = ratio(j, octo, w, &|s, r| s.outcome.qps() / r.outcome.qps());
+            let cpu_netty = ratio(j, netty, w, &|s, r| s.per_server_cpu() / r.per_server_cpu());
+            let qps_netty = ratio(j, netty, w, &|s, r| s.outcome.qps() / r.outcome.qps());
+            println!(
+                "| {}x{} | {} | {qps_octo:.2} | {cpu_netty:.2}x | {qps_netty:.2} |",
+                w.0, w.1, ENTRIES[j].name
+            );
+            out.push(json!({
+                "workload": format!("{}x{}", w.0, w.1), "server": ENTRIES[j].name,
+                "qps_over_octo": qps_octo, "req_per_server_cpu_s_over_netty": cpu_netty,
+                "qps_over_netty": qps_netty,
+            }));
+        }
+    }
+    Value::Array(out)
 }
