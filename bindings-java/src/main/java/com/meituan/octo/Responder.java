@@ -85,9 +85,13 @@ public final class Responder {
     /** Answers status 2 (or the exception's wire status) if the call is still open; for a failed handler. */
     void fail(Throwable t) {
         long r = slot.getAndSet(0);
-        if (r == 0) {
-            return;
+        if (r != 0) {
+            fail(r, t);
         }
+    }
+
+    /** Answers the native responder {@code r} for a failed handler (and frees it). */
+    static void fail(long r, Throwable t) {
         Status status = Status.RUNTIME_EXCEPTION;
         if (t instanceof OctoException && ((OctoException) t).status().isWire()
                 && ((OctoException) t).status() != Status.SUCCESS) {

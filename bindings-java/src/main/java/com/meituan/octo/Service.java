@@ -10,10 +10,15 @@ import java.nio.ByteBuffer;
 final class Service {
     private final String name;
     private final OctoHandler handler;
+    /** The handler, if it answers every call before returning (no Responder, no OctoRequest). */
+    private final InlineHandler inline;
 
     Service(String name, OctoHandler handler) {
         this.name = name;
         this.handler = handler;
+        this.inline = handler instanceof InlineHandler && ((InlineHandler) handler).answersInline()
+                ? (InlineHandler) handler
+                : null;
     }
 
     String name() {
@@ -27,6 +32,10 @@ final class Service {
      */
     boolean dispatch(long request, long responder, ByteBuffer body, long sequenceId, int thriftSeqid,
             int timeoutMillis, int argsOffset, int flags) {
+        if (inline != null) {
+            dispatchInline(responder, body, thriftSeqid, flags);
+            return true;
+        }
         Responder r = new Responder(responder);
         OctoRequest req = null;
         try {
@@ -42,5 +51,21 @@ final class Service {
             }
         }
         return true;
+    }
+
+    /** The inline path: the body is lent through this thread's InlineCall, answered before return. */
+    private void dispatchInline(long responder, ByteBuffer body, int thriftSeqid, int flags) {
+        InlineCall call = InlineCall.lend(responder, body, thriftSeqid, flags);
+        Throwable failure = null;
+        try {
+            inline.handleInline(call);
+        } catch (Throwable t) {
+            failure = t;
+        }
+        long unanswered = call.end();
+        if (unanswered != 0) {
+            Responder.fail(unanswered, failure != null ? failure
+                    : new IllegalStateException("the inline handler returned without answering"));
+        }
     }
 }

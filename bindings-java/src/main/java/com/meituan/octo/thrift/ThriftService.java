@@ -1,7 +1,8 @@
 package com.meituan.octo.thrift;
 
+import com.meituan.octo.InlineCall;
+import com.meituan.octo.InlineHandler;
 import com.meituan.octo.OctoBuffer;
-import com.meituan.octo.OctoHandler;
 import com.meituan.octo.OctoRequest;
 import com.meituan.octo.Responder;
 import com.meituan.octo.Status;
@@ -19,8 +20,9 @@ import org.apache.thrift.protocol.TType;
  * An octo service that runs an Apache Thrift generated {@link TProcessor} (e.g.
  * {@code new Echo.Processor<>(impl)}), unchanged, over TBinaryProtocol.
  *
- * <p>The request is copied once from octo's native buffer into a per-thread array (TBinaryProtocol's
- * fast paths read arrays); the reply is written into another per-thread array that is reused, and
+ * <p>The request is copied once from octo's native buffer into a per-thread array, and the reply is
+ * written into another per-thread array, both reused from call to call; the protocol is
+ * TBinaryProtocol reading and writing those arrays in place ({@link ArrayCodec}). The reply is
  * copied once into the connection's output. The answer's OCTO status
  * follows what the processor wrote: 0 for a result, 1 (ApplicationException) for a declared
  * exception in the result struct, 8 (ServiceException) for an unknown method, 5
@@ -32,14 +34,12 @@ import org.apache.thrift.protocol.TType;
  * for implementations that never block. Give an {@link Executor} for implementations that block:
  * the body is then kept without a copy and processed there.
  */
-public final class ThriftService implements OctoHandler {
-    private static final int INITIAL_OUTPUT = 4096;
-    /** Messages larger than this get an array of their own rather than growing the reused one. */
-    private static final int KEEP_INPUT_AT_MOST = 1 << 20;
+public final class ThriftService implements InlineHandler {
+    private static final int INITIAL_ARRAYS = 4096;
 
     private final TProcessor processor;
     private final Executor executor;
-    private final ThreadLocal<Codec> codecs = ThreadLocal.withInitial(Codec::new);
+    private final ThreadLocal<ArrayCodec> codecs = ThreadLocal.withInitial(() -> new ArrayCodec(INITIAL_ARRAYS));
 
     /** Runs {@code processor} on the shard threads (its implementation must never block). */
     public ThriftService(TProcessor processor) {
@@ -53,6 +53,28 @@ public final class ThriftService implements OctoHandler {
         }
         this.processor = processor;
         this.executor = executor;
+    }
+
+    /** Without an executor every call is answered on the shard thread, before the handler returns. */
+    @Override
+    public boolean answersInline() {
+        return executor == null;
+    }
+
+    /** The shard thread's path: no object per call but what the processor itself makes. */
+    @Override
+    public void handleInline(InlineCall call) {
+        ArrayCodec c = codecs.get();
+        c.load(call);
+        try {
+            processor.process(c.protocol, c.protocol);
+        } catch (TException | RuntimeException e) {
+            call.error(Status.PROTOCOL_EXCEPTION, "the Thrift message could not be processed: " + e);
+            return;
+        }
+        int n = c.written();
+        // n == 0: a one-way call; no reply was written and none will be sent.
+        call.reply(n == 0 ? Status.SUCCESS : statusOf(ByteBuffer.wrap(c.output(), 0, n)), c.output(), 0, n);
     }
 
     @Override
@@ -75,17 +97,15 @@ public final class ThriftService implements OctoHandler {
     }
 
     private void process(ByteBuffer body, Responder responder) {
-        Codec c = codecs.get();
-        c.transport.reset(c.inputCopy(body));
+        ArrayCodec c = codecs.get();
+        c.load(body);
         try {
             processor.process(c.protocol, c.protocol);
         } catch (TException | RuntimeException e) {
-            c.transport.clearInput();
             responder.error(Status.PROTOCOL_EXCEPTION, "the Thrift message could not be processed: " + e);
             return;
         }
-        c.transport.clearInput();
-        ByteBuffer reply = c.transport.written();
+        ByteBuffer reply = ByteBuffer.wrap(c.output(), 0, c.written());
         if (reply.remaining() == 0) {
             // A one-way call: no reply was written and none will be sent.
             responder.ok(reply);
@@ -136,31 +156,5 @@ public final class ThriftService implements OctoHandler {
             }
         }
         return Status.RUNTIME_EXCEPTION;
-    }
-
-    /** One thread's reusable transport, protocol and input array. */
-    private static final class Codec {
-        final ByteBufferTransport transport = new ByteBufferTransport(INITIAL_OUTPUT);
-        final TBinaryProtocol protocol = new TBinaryProtocol(transport);
-        private byte[] input = new byte[INITIAL_OUTPUT];
-
-        /**
-         * The message copied once into this thread's reused array: TBinaryProtocol reads strings
-         * and numbers straight from an array (its fast paths) but byte by byte from native memory,
-         * so one bulk copy costs less than reading the direct buffer in place.
-         */
-        ByteBuffer inputCopy(ByteBuffer body) {
-            int n = body.remaining();
-            if (n > input.length) {
-                if (n > KEEP_INPUT_AT_MOST) {
-                    byte[] once = new byte[n];
-                    body.duplicate().get(once);
-                    return ByteBuffer.wrap(once);
-                }
-                input = new byte[Math.max(n, input.length * 2)];
-            }
-            body.duplicate().get(input, 0, n);
-            return ByteBuffer.wrap(input, 0, n);
-        }
     }
 }
