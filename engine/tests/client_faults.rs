@@ -623,3 +623,106 @@ fn a_heartbeat_answer_with_another_sequence_id_does_not_count() {
         count(&events, |e| matches!(e, ClientEvent::Disconnected { .. })) >= 1
     });
 }
+
+#[test]
+fn calls_whose_deadlines_come_out_of_order_each_time_out_after_their_own_deadline() {
+    // In-order deadlines share the connection's deadline queue; an earlier one than the last
+    // queued gets a timer of its own. Both kinds must fire, and none before its deadline.
+    let peer = RawPeer::start(silent);
+    let client_engine = engine();
+    let client = Client::builder(SERVICE)
+        .endpoint(peer.addr, Framing::Octo)
+        .pool_size(1)
+        .heartbeat(None)
+        .build(client_engine.runtime())
+        .unwrap();
+    // Connected first, so that every call below goes out on the connection at once.
+    let e = client
+        .call_blocking(Request::echo(b"warm").timeout(Duration::from_millis(50)))
+        .unwrap_err();
+    assert!(e.is_timeout(), "{e}");
+    let timeouts_ms = [300u64, 100, 200, 400, 150, 400, 50];
+    let (tx, rx) = mpsc::channel();
+    let c = client.clone();
+    client_engine
+        .runtime()
+        .shard(0)
+        .post(move |shard| {
+            let started = Instant::now();
+            for (i, &ms) in timeouts_ms.iter().enumerate() {
+                let tx = tx.clone();
+                let timeout = Duration::from_millis(ms);
+                c.call_on(shard, Request::echo(b"x").timeout(timeout), move |r| {
+                    let _ = tx.send((i, timeout, started.elapsed(), r.map(|_| ())));
+                });
+            }
+        })
+        .unwrap();
+    let mut seen = vec![false; timeouts_ms.len()];
+    for _ in 0..timeouts_ms.len() {
+        let (i, timeout, waited, r) = rx.recv_timeout(WAIT).unwrap();
+        let e = r.unwrap_err();
+        assert!(e.is_timeout(), "call {i}: {e}");
+        assert!(
+            waited >= timeout,
+            "call {i} failed after {waited:?}, before its {timeout:?}"
+        );
+        seen[i] = true;
+    }
+    assert!(seen.iter().all(|s| *s));
+    assert_eq!(
+        client.open_connections(),
+        vec![1],
+        "timeouts keep the connection"
+    );
+}
+
+#[test]
+fn answered_calls_leave_the_deadline_queue_and_later_calls_still_time_out() {
+    // A server that answers only some calls: the answered ones leave stale entries in the
+    // connection's deadline queue, which must neither fire nor stop the unanswered ones firing.
+    let (server_engine, client_engine) = (engine(), engine());
+    let (server, held) = holding_server(&server_engine);
+    let client = Client::builder(SERVICE)
+        .endpoint(server.local_addr(), Framing::Octo)
+        .pool_size(1)
+        .heartbeat(None)
+        .timeout(Duration::from_millis(300))
+        .build(client_engine.runtime())
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    for i in 0..200 {
+        let tx = tx.clone();
+        client.call(Request::echo(format!("{i}").as_bytes()), move |r| {
+            let _ = tx.send((i, r.map(|_| ())));
+        });
+    }
+    wait_until("the server holds every call", || {
+        held.lock().unwrap().len() == 200
+    });
+    // Answer every other call, out of order (last first).
+    let answered: Vec<Responder> = {
+        let mut h = held.lock().unwrap();
+        let all: Vec<Responder> = h.drain(..).collect();
+        let (mut odd, even): (Vec<_>, Vec<_>) =
+            all.into_iter().enumerate().partition(|(i, _)| i % 2 == 1);
+        h.extend(even.into_iter().map(|(_, r)| r));
+        odd.reverse();
+        odd.into_iter().map(|(_, r)| r).collect()
+    };
+    for r in answered {
+        let mut body = bytes::BytesMut::new();
+        octo_engine::proto::echo::encode_reply(&mut body, r.thrift_seqid(), b"ok");
+        r.ok(body.freeze());
+    }
+    let (mut ok, mut timed_out) = (0, 0);
+    for _ in 0..200 {
+        let (_, r) = rx.recv_timeout(WAIT).unwrap();
+        match r {
+            Ok(()) => ok += 1,
+            Err(e) if e.is_timeout() => timed_out += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((ok, timed_out), (100, 100));
+}

@@ -460,3 +460,75 @@ fn an_on_shard_call_on_a_shard_the_client_does_not_run_on_is_refused() {
     let e = rx.recv_timeout(WAIT).unwrap().unwrap_err();
     assert_eq!(e.kind(), CallErrorKind::WrongShard);
 }
+
+/// One link of a `call_on_then` chain: calls, and from the answer's callback makes the next call.
+fn chain(
+    shard: &mut octo_engine::runtime::Shard,
+    c: Client,
+    left: usize,
+    tx: mpsc::Sender<Result<Vec<u8>, String>>,
+) {
+    let message = format!("link {left}");
+    let on = std::thread::current().id();
+    c.clone()
+        .call_on_then(shard, Request::echo(message.as_bytes()), move |shard, r| {
+            assert_eq!(std::thread::current().id(), on, "runs on the shard");
+            let r = r.map(|r| echoed(&r.body)).map_err(|e| e.to_string());
+            let again = left > 1 && r.as_deref() == Ok(message.as_bytes());
+            let _ = tx.send(r);
+            if again {
+                chain(shard, c, left - 1, tx);
+            }
+        });
+}
+
+#[test]
+fn call_on_then_callbacks_get_the_shard_and_make_the_next_call() {
+    let server_engine = engine();
+    let server = echo_server(&server_engine);
+    let client_engine = engine();
+    let client = client_of(&client_engine, &[server.local_addr()])
+        .build(client_engine.runtime())
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    // Four chains of 200 calls each, interleaved on the same connections.
+    for _ in 0..4 {
+        let (c, tx) = (client.clone(), tx.clone());
+        client_engine
+            .runtime()
+            .shard(0)
+            .post(move |shard| chain(shard, c, 200, tx))
+            .unwrap();
+    }
+    drop(tx);
+    let mut answered = 0;
+    while let Ok(r) = rx.recv_timeout(WAIT) {
+        let m = r.unwrap();
+        assert!(m.starts_with(b"link "), "{m:?}");
+        answered += 1;
+    }
+    assert_eq!(answered, 800, "every link of every chain was answered");
+}
+
+#[test]
+fn call_on_then_on_a_shard_the_client_does_not_run_on_is_refused() {
+    let server_engine = engine();
+    let server = echo_server(&server_engine);
+    let client_engine = engine();
+    let other = engine();
+    let client = client_of(&client_engine, &[server.local_addr()])
+        .build(client_engine.runtime())
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    other
+        .runtime()
+        .shard(0)
+        .post(move |shard| {
+            client.call_on_then(shard, Request::echo(b"x"), move |_, r| {
+                let _ = tx.send(r.map(|_| ()));
+            });
+        })
+        .unwrap();
+    let e = rx.recv_timeout(WAIT).unwrap().unwrap_err();
+    assert_eq!(e.kind(), CallErrorKind::WrongShard);
+}

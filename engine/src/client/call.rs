@@ -3,9 +3,13 @@
 
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+
+use super::future::FutureState;
+use crate::runtime::{Shard, ShardCore};
 
 use crate::proto::{
     echo, peek_message, thrift::Reader, ApplicationException, ApplicationExceptionKind, Status,
@@ -278,39 +282,86 @@ impl std::error::Error for CallError {}
 /// What a call's caller gets.
 pub type CallResult = Result<Response, CallError>;
 
+/// A completion that is given the shard with the result ([`Client::call_on_then`]).
+///
+/// [`Client::call_on_then`]: super::Client::call_on_then
+pub(crate) type ShardDone = Box<dyn FnOnce(&mut Shard, CallResult)>;
+
+enum Done {
+    /// Runs where the result is delivered.
+    Now(Box<dyn FnOnce(CallResult)>),
+    /// Resolves a [`CallFuture`](super::CallFuture) (no closure, no allocation of its own).
+    Future(Arc<FutureState>),
+    /// Runs later in the same loop turn, with the shard at hand.
+    WithShard(ShardDone),
+}
+
 /// Delivers one call's result exactly once: run with [`Completion::complete`], or, if dropped
 /// unrun (the shard stopped, the client was torn down), with a Shutdown error.
 pub struct Completion {
-    done: Option<Box<dyn FnOnce(CallResult)>>,
+    done: Option<Done>,
 }
 
 impl Completion {
     /// A completion that runs `f` (on the shard thread that owns the call).
     pub fn new(f: impl FnOnce(CallResult) + 'static) -> Completion {
         Completion {
-            done: Some(Box::new(f)),
+            done: Some(Done::Now(Box::new(f))),
+        }
+    }
+
+    pub(crate) fn future(state: Arc<FutureState>) -> Completion {
+        Completion {
+            done: Some(Done::Future(state)),
+        }
+    }
+
+    /// A completion that runs `f` with the shard, after the code that delivers the result has
+    /// returned (later in the same loop turn). Dropped unrun (the shard stopped), `f` is dropped
+    /// without running: there is no shard to give it.
+    pub(crate) fn with_shard(f: ShardDone) -> Completion {
+        Completion {
+            done: Some(Done::WithShard(f)),
+        }
+    }
+
+    /// Delivers the result. A panic in the caller's code is contained here, so that it cannot
+    /// unwind through (and stop) the shard that delivers it. A completion made for
+    /// `call_on_then` is queued on `shard` instead, to run later in this loop turn.
+    pub(crate) fn complete_on(mut self, shard: &mut ShardCore, result: CallResult) {
+        match self.done.take() {
+            Some(Done::WithShard(f)) => ready::push(shard, f, result),
+            Some(done) => run_contained(done, result),
+            None => {}
         }
     }
 
     /// Delivers the result. A panic in the caller's code is contained here, so that it cannot
     /// unwind through (and stop) the shard that delivers it.
     pub fn complete(mut self, result: CallResult) {
-        if let Some(f) = self.done.take() {
-            run_contained(f, result);
+        if let Some(done) = self.done.take() {
+            run_contained(done, result);
         }
     }
 }
 
-fn run_contained(f: Box<dyn FnOnce(CallResult)>, result: CallResult) {
-    if catch_unwind(AssertUnwindSafe(move || f(result))).is_err() {
-        eprintln!("octo client: a call's completion panicked; the panic was contained");
+fn run_contained(done: Done, result: CallResult) {
+    match done {
+        Done::Now(f) => {
+            if catch_unwind(AssertUnwindSafe(move || f(result))).is_err() {
+                eprintln!("octo client: a call's completion panicked; the panic was contained");
+            }
+        }
+        Done::Future(state) => state.resolve(result),
+        // Only reachable through `complete` (no shard at hand) or a drop: nothing can run it.
+        Done::WithShard(_) => {}
     }
 }
 
 impl Drop for Completion {
     fn drop(&mut self) {
-        if let Some(f) = self.done.take() {
-            run_contained(f, Err(CallError::shutdown()));
+        if let Some(done) = self.done.take() {
+            run_contained(done, Err(CallError::shutdown()));
         }
     }
 }
@@ -318,5 +369,50 @@ impl Drop for Completion {
 impl fmt::Debug for Completion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Completion")
+    }
+}
+
+/// The results of `call_on_then` calls waiting for their completions to run, per shard: one
+/// deferred task per loop turn runs them all, with the shard at hand.
+mod ready {
+    use super::{catch_unwind, AssertUnwindSafe, CallResult, ShardDone};
+    use crate::runtime::{Shard, ShardCore};
+
+    #[derive(Default)]
+    struct Ready {
+        items: Vec<(ShardDone, CallResult)>,
+        /// A deferred run is queued.
+        scheduled: bool,
+    }
+
+    pub(super) fn push(shard: &mut ShardCore, f: ShardDone, result: CallResult) {
+        let r = shard.local::<Ready>();
+        r.items.push((f, result));
+        if !r.scheduled {
+            r.scheduled = true;
+            shard.defer(run);
+        }
+    }
+
+    /// Runs the completions queued so far; those their calls queue meanwhile (a call that fails
+    /// at once) run in a later deferred task, so a chain of calls that keep failing at once
+    /// cannot hold the shard in one turn.
+    fn run(shard: &mut Shard) {
+        let mut batch = {
+            let r = shard.local::<Ready>();
+            r.scheduled = false;
+            std::mem::take(&mut r.items)
+        };
+        for (f, result) in batch.drain(..) {
+            let call = AssertUnwindSafe(|| f(shard, result));
+            if catch_unwind(call).is_err() {
+                eprintln!("octo client: a call's completion panicked; the panic was contained");
+            }
+        }
+        // Keep the buffer's capacity for the next turn.
+        let r = shard.local::<Ready>();
+        if r.items.is_empty() {
+            r.items = batch;
+        }
     }
 }

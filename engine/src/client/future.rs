@@ -15,10 +15,29 @@ struct State {
     finished: bool,
 }
 
+/// What a call's future and its completion share.
+#[derive(Default)]
+pub(crate) struct FutureState(Mutex<State>);
+
+impl FutureState {
+    /// Stores the result and wakes the future's task.
+    pub(crate) fn resolve(&self, r: CallResult) {
+        let waker = {
+            let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            s.result = Some(r);
+            s.finished = true;
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
 /// The answer to a [`Client::call_async`](super::Client::call_async), as a future.
 #[must_use = "a call's future does nothing unless awaited (the call is sent regardless)"]
 pub struct CallFuture {
-    state: Arc<Mutex<State>>,
+    state: Arc<FutureState>,
 }
 
 impl std::fmt::Debug for CallFuture {
@@ -27,29 +46,22 @@ impl std::fmt::Debug for CallFuture {
     }
 }
 
-/// A future and the (Send) completion closure that resolves it.
-pub(crate) fn pair() -> (CallFuture, impl FnOnce(CallResult) + Send + 'static) {
-    let state = Arc::new(Mutex::new(State::default()));
-    let theirs = state.clone();
-    let complete = move |r: CallResult| {
-        let waker = {
-            let mut s = theirs.lock().unwrap_or_else(|p| p.into_inner());
-            s.result = Some(r);
-            s.finished = true;
-            s.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    };
-    (CallFuture { state }, complete)
+/// A future and the state its call's completion resolves.
+pub(crate) fn pair() -> (CallFuture, Arc<FutureState>) {
+    let state = Arc::new(FutureState::default());
+    (
+        CallFuture {
+            state: state.clone(),
+        },
+        state,
+    )
 }
 
 impl Future for CallFuture {
     type Output = CallResult;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CallResult> {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.state.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = s.result.take() {
             return Poll::Ready(r);
         }

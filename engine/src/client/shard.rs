@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,13 +15,15 @@ use crate::runtime::{CloseReason, ConnId, Shard, ShardCore, TimerId};
 
 use super::backoff::Jitter;
 use super::call::{CallError, CallErrorKind};
-use super::conn::{ClientConn, Outgoing};
+use super::conn::{ClientConn, Outgoing, SeqHasher};
 use super::{ClientConfig, ClientEvent};
 use crate::proto::Status;
 
 thread_local! {
-    /// The clients present on this (shard) thread, by client id.
-    static REGISTRY: RefCell<HashMap<u64, Rc<RefCell<ShardClient>>>> = RefCell::new(HashMap::new());
+    /// The clients present on this (shard) thread, by client id (small consecutive numbers:
+    /// hashed by a multiplication, not SipHash; looked up on every call).
+    static REGISTRY: RefCell<HashMap<u64, Rc<RefCell<ShardClient>>, BuildHasherDefault<SeqHasher>>> =
+        RefCell::new(HashMap::default());
     /// Ids of clients closed on this thread: a late call for one must not start it again.
     static CLOSED: RefCell<HashSet<u64>> = RefCell::new(HashSet::new());
 }
@@ -131,7 +134,7 @@ impl ShardClient {
             let me = sc.borrow();
             if me.closed {
                 drop(me);
-                call.fail(CallError::shutdown());
+                call.fail(shard, CallError::shutdown());
                 return;
             }
             me.slots.iter().map(Vec::len).sum::<usize>()
@@ -159,20 +162,26 @@ impl ShardClient {
             }
         }
         if any_open {
-            call.fail(CallError::new(
-                CallErrorKind::Overloaded,
-                Status::DegradeException,
-                "every connection is at its in-flight limit",
-            ));
+            call.fail(
+                shard,
+                CallError::new(
+                    CallErrorKind::Overloaded,
+                    Status::DegradeException,
+                    "every connection is at its in-flight limit",
+                ),
+            );
             return;
         }
         let connecting = sc.borrow().any_connecting();
         if !connecting {
-            call.fail(CallError::new(
-                CallErrorKind::NoEndpoint,
-                Status::TransportException,
-                "no endpoint is connected (all are reconnecting)",
-            ));
+            call.fail(
+                shard,
+                CallError::new(
+                    CallErrorKind::NoEndpoint,
+                    Status::TransportException,
+                    "no endpoint is connected (all are reconnecting)",
+                ),
+            );
             return;
         }
         Self::enqueue(shard, sc, call);
@@ -207,17 +216,20 @@ impl ShardClient {
         let mut me = sc.borrow_mut();
         if me.waiting.len() >= me.config.max_waiting {
             drop(me);
-            call.fail(CallError::new(
-                CallErrorKind::Overloaded,
-                Status::DegradeException,
-                "too many calls waiting for a connection",
-            ));
+            call.fail(
+                shard,
+                CallError::new(
+                    CallErrorKind::Overloaded,
+                    Status::DegradeException,
+                    "too many calls waiting for a connection",
+                ),
+            );
             return;
         }
         let id = me.next_waiting_id;
         me.next_waiting_id += 1;
         let weak = Rc::downgrade(sc);
-        let timer = shard.set_timer(call.deadline, move |_shard| {
+        let timer = shard.set_timer(call.deadline, move |shard| {
             let Some(sc) = weak.upgrade() else { return };
             let expired = {
                 let mut me = sc.borrow_mut();
@@ -225,11 +237,14 @@ impl ShardClient {
                 pos.and_then(|p| me.waiting.remove(p))
             };
             if let Some(w) = expired {
-                w.call.fail(CallError::new(
-                    CallErrorKind::Timeout,
-                    Status::TransportException,
-                    "no connection could be made before the call's deadline",
-                ));
+                w.call.fail(
+                    shard,
+                    CallError::new(
+                        CallErrorKind::Timeout,
+                        Status::TransportException,
+                        "no connection could be made before the call's deadline",
+                    ),
+                );
             }
         });
         me.waiting.push_back(Waiting { id, call, timer });
@@ -271,7 +286,7 @@ impl ShardClient {
             drop(me);
             for w in waiting {
                 shard.cancel_timer(w.timer);
-                w.call.fail(CallError::shutdown());
+                w.call.fail(shard, CallError::shutdown());
             }
             return;
         }
@@ -298,11 +313,14 @@ impl ShardClient {
         drop(me);
         for w in stranded {
             shard.cancel_timer(w.timer);
-            w.call.fail(CallError::new(
-                CallErrorKind::NoEndpoint,
-                Status::TransportException,
-                "no endpoint could be connected",
-            ));
+            w.call.fail(
+                shard,
+                CallError::new(
+                    CallErrorKind::NoEndpoint,
+                    Status::TransportException,
+                    "no endpoint could be connected",
+                ),
+            );
         }
     }
 
@@ -371,7 +389,7 @@ impl ShardClient {
         };
         for w in waiting {
             shard.cancel_timer(w.timer);
-            w.call.fail(CallError::shutdown());
+            w.call.fail(shard, CallError::shutdown());
         }
         for id in conns {
             shard.close_conn(id, false);
