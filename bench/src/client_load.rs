@@ -4,19 +4,31 @@
 //! each call's intended send time, so a stalled server cannot hide its stall: no coordinated
 //! omission). Every answer is checked: its Thrift seqid must be the low 32 bits of the call's
 //! sequence id and the echoed message must be the one sent; a mismatch counts as an error.
+//!
+//! Cheap per call, so that the generator is not what a run measures: calls are made with
+//! `Client::call_on_then` (the answer's callback makes the next call on the spot: no future,
+//! waker or mailbox hop), the request body is static (cloning it is free), an answer is checked
+//! with one compare against the expected reply, and counts stay on the shard, published to the
+//! clock thread every 100 ms and when the window closes.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::{Bytes, BytesMut};
 use hdrhistogram::Histogram;
 use octo_engine::client::{CallResult, Client, Request};
 use octo_engine::proto::echo::{self, EchoReply};
 use octo_engine::proto::{peek_message, Framing, ThriftMessageType};
-use octo_engine::runtime::{spawn_local, Shard};
+use octo_engine::runtime::Shard;
 use octo_engine::Engine;
+
+/// Every call's timeout.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 use crate::load::Proto;
 use crate::measure::{self, Cpu};
@@ -65,7 +77,8 @@ impl Outcome {
     }
 }
 
-/// State shared by the shard's callers and the thread that runs the clock.
+/// What the generator's shard and the thread that runs the clock share. The shard publishes its
+/// counts here every [`PUBLISH`] and once more when the measuring window closes.
 struct Tally {
     measuring: AtomicBool,
     stop: AtomicBool,
@@ -73,38 +86,110 @@ struct Tally {
     outstanding: AtomicU64,
     hist: Mutex<Histogram<u64>>,
     errors: Mutex<BTreeMap<String, u64>>,
-    message: Vec<u8>,
 }
+
+/// How often the shard publishes its counts (the progress lines read them).
+const PUBLISH: Duration = Duration::from_millis(100);
 
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds")
 }
 
-impl Tally {
-    fn error(&self, what: String) {
-        *self.errors.lock().unwrap().entry(what).or_insert(0) += 1;
+/// The right answer to every call, byte for byte, but for the seqid at `seq_at`.
+struct Expected {
+    reply: Vec<u8>,
+    seq_at: usize,
+    message: Vec<u8>,
+}
+
+impl Expected {
+    fn new(message: &[u8]) -> Expected {
+        let mut reply = BytesMut::new();
+        echo::encode_reply(&mut reply, 0, message);
+        let seq_at = peek_message(&reply).expect("a reply").payload_offset - 4;
+        Expected {
+            reply: reply.to_vec(),
+            seq_at,
+            message: message.to_vec(),
+        }
     }
 
+    /// [`check`], fast: an answer identical to the expected reply with the call's seqid passes
+    /// with one compare; anything else gets the full check (which names the mismatch, and passes
+    /// an answer that is right but encoded differently).
+    fn check(&self, body: &[u8], sequence_id: i64) -> Result<(), String> {
+        let (e, at) = (&self.reply, self.seq_at);
+        if body.len() == e.len()
+            && body[at..at + 4] == (sequence_id as i32).to_be_bytes()
+            && body[..at] == e[..at]
+            && body[at + 4..] == e[at + 4..]
+        {
+            return Ok(());
+        }
+        check(body, sequence_id, &self.message)
+    }
+}
+
+/// The generator shard's own counts: every answer is checked and recorded here, without locks
+/// or shared cache lines, and published to the [`Tally`] in bulk.
+struct Local {
+    tally: Arc<Tally>,
+    expected: Expected,
+    ok: u64,
+    hist: Histogram<u64>,
+    errors: BTreeMap<String, u64>,
+}
+
+thread_local! {
+    /// The generator shard's [`Local`] (for the final publish, posted from the clock thread).
+    static LOCAL: RefCell<Option<Rc<RefCell<Local>>>> = const { RefCell::new(None) };
+}
+
+impl Local {
     /// Checks one answer and records it (if it completes inside the measuring window).
-    fn record(&self, started: Instant, result: CallResult) {
-        let now = Instant::now();
-        let measuring = self.measuring.load(Ordering::Relaxed);
+    fn record(&mut self, started: Instant, now: Instant, result: CallResult) {
         let verdict = match result {
-            Ok(r) => check(&r.body, r.sequence_id, &self.message),
+            Ok(r) => self.expected.check(&r.body, r.sequence_id),
             Err(e) => Err(format!("{:?} ({:?})", e.kind(), e.status())),
         };
-        if !measuring {
+        if !self.tally.measuring.load(Ordering::Relaxed) {
             return;
         }
         match verdict {
             Ok(()) => {
-                self.ok.fetch_add(1, Ordering::Relaxed);
+                self.ok += 1;
                 let us = now.saturating_duration_since(started).as_micros() as u64;
-                let _ = self.hist.lock().unwrap().record(us.max(1));
+                let _ = self.hist.record(us.max(1));
             }
-            Err(e) => self.error(e),
+            Err(e) => *self.errors.entry(e).or_insert(0) += 1,
         }
     }
+
+    fn publish(&mut self) {
+        let t = &self.tally;
+        if self.ok > 0 {
+            t.ok.fetch_add(self.ok, Ordering::Relaxed);
+            let _ = t.hist.lock().unwrap().add(&self.hist);
+            self.ok = 0;
+            self.hist.reset();
+        }
+        if !self.errors.is_empty() {
+            let mut errors = t.errors.lock().unwrap();
+            for (what, n) in std::mem::take(&mut self.errors) {
+                *errors.entry(what).or_insert(0) += n;
+            }
+        }
+    }
+}
+
+/// Publishes the shard's counts every [`PUBLISH`] until the run stops.
+fn publish_tick(shard: &mut Shard, local: Rc<RefCell<Local>>) {
+    local.borrow_mut().publish();
+    if local.borrow().tally.stop.load(Ordering::Relaxed) {
+        return;
+    }
+    let at = shard.now() + PUBLISH;
+    shard.set_timer(at, move |s| publish_tick(s, local));
 }
 
 /// An Echo answer is right if it is a REPLY with the call's seqid carrying the message sent.
@@ -124,12 +209,41 @@ fn check(body: &[u8], sequence_id: i64, message: &[u8]) -> Result<(), String> {
     }
 }
 
+/// One closed-loop caller: a call in flight on one client; its answer's callback checks it and
+/// makes the next call on the spot (`call_on_then`: no future, no waker, no mailbox hop; the
+/// next call leaves in the same flush). One clock read per call: an answer's arrival time is
+/// the next call's start.
+struct Chain {
+    clients: Rc<[Client]>,
+    client: usize,
+    request: Request,
+    local: Rc<RefCell<Local>>,
+    started: Instant,
+    /// Dropped when the chain ends (the clock thread waits for all of them).
+    _done: mpsc::Sender<()>,
+}
+
+fn chain_call(shard: &mut Shard, mut c: Box<Chain>) {
+    let clients = c.clients.clone();
+    let request = c.request.clone();
+    clients[c.client].call_on_then(shard, request, move |shard, r| {
+        let now = Instant::now();
+        c.local.borrow_mut().record(c.started, now, r);
+        if c.local.borrow().tally.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        c.started = now;
+        chain_call(shard, c);
+    });
+}
+
 /// Issues open-loop calls as they fall due (all calls due by now, each stamped with the time it
 /// was due), then sleeps until the next one is due.
 struct Pacer {
     clients: Vec<Client>,
     request: Request,
-    tally: Arc<Tally>,
+    local: Rc<RefCell<Local>>,
+    timeout: Duration,
     start: Instant,
     interval: Duration,
     issued: u64,
@@ -137,7 +251,8 @@ struct Pacer {
 }
 
 fn pace(shard: &mut Shard, mut p: Box<Pacer>) {
-    if p.tally.stop.load(Ordering::Relaxed) {
+    let tally = p.local.borrow().tally.clone();
+    if tally.stop.load(Ordering::Relaxed) {
         return;
     }
     let now = Instant::now();
@@ -148,16 +263,21 @@ fn pace(shard: &mut Shard, mut p: Box<Pacer>) {
     let at = |p: &Pacer, i: u64| {
         p.start + Duration::from_nanos((p.interval.as_nanos() as u64).saturating_mul(i))
     };
+    let n = due.saturating_sub(p.issued);
+    tally.outstanding.fetch_add(n, Ordering::Relaxed);
     while p.issued < due {
         let intended = at(&p, p.issued);
         p.issued += 1;
         let client = &p.clients[p.next % p.clients.len()];
         p.next += 1;
-        let tally = p.tally.clone();
-        tally.outstanding.fetch_add(1, Ordering::Relaxed);
-        client.call_on(shard, p.request.clone(), move |r| {
-            tally.record(intended, r);
-            tally.outstanding.fetch_sub(1, Ordering::Relaxed);
+        let local = p.local.clone();
+        // The timeout counts from the intended send time, as the latency does (and no clock
+        // read per call).
+        let request = p.request.clone().deadline(intended + p.timeout);
+        client.call_on_then(shard, request, move |_, r| {
+            let mut l = local.borrow_mut();
+            l.record(intended, Instant::now(), r);
+            l.tally.outstanding.fetch_sub(1, Ordering::Relaxed);
         });
     }
     // Wake up when the next call is due (at most every 100 us): a coarser tick would add its
@@ -193,7 +313,7 @@ fn run_on(engine: &Engine, spec: &ClientLoadSpec) -> Result<Outcome, String> {
                 .endpoint(spec.addr, framing)
                 .appkey("octo-bench")
                 .pool_size(1)
-                .timeout(Duration::from_secs(5))
+                .timeout(CALL_TIMEOUT)
                 .build(engine.runtime())
                 .map_err(|e| format!("client: {e}"))
         })
@@ -213,58 +333,65 @@ fn run_on(engine: &Engine, spec: &ClientLoadSpec) -> Result<Outcome, String> {
         outstanding: AtomicU64::new(0),
         hist: Mutex::new(histogram()),
         errors: Mutex::new(BTreeMap::new()),
-        message: message.clone(),
     });
-    let request = Request::echo(&message);
+    // The request's body is static: cloning the request per call costs no reference count.
+    let body: &'static [u8] = Box::leak(Request::echo(&message).body().to_vec().into_boxed_slice());
+    let request = Request::new(Bytes::from_static(body)).map_err(|e| e.to_string())?;
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let shard = engine.runtime().shard(0);
     let closed_loop = spec.rate.is_none();
-    match spec.rate {
-        None => {
-            let (tally, depth) = (tally.clone(), spec.depth.max(1));
-            let clients = clients.clone();
-            shard
-                .post(move |shard| {
-                    for c in clients {
-                        for _ in 0..depth {
-                            let (c, tally, request, done) =
-                                (c.clone(), tally.clone(), request.clone(), done_tx.clone());
-                            spawn_local(shard, async move {
-                                while !tally.stop.load(Ordering::Relaxed) {
-                                    let started = Instant::now();
-                                    let r = c.call_async(request.clone()).await;
-                                    tally.record(started, r);
-                                }
-                                drop(done);
-                            });
-                        }
-                    }
-                })
-                .map_err(|_| "the client shard stopped")?;
-        }
-        Some(rate) => {
-            if rate.is_nan() || rate <= 0.0 {
-                return Err("--rate must be positive".into());
-            }
-            let p = Box::new(Pacer {
-                clients: clients.clone(),
-                request,
-                tally: tally.clone(),
-                start: Instant::now(),
-                interval: Duration::from_secs_f64(1.0 / rate),
-                issued: 0,
-                next: 0,
-            });
-            drop(done_tx);
-            shard
-                .post(move |shard| {
-                    let mut p = p;
-                    p.start = Instant::now();
-                    pace(shard, p)
-                })
-                .map_err(|_| "the client shard stopped")?;
+    if let Some(rate) = spec.rate {
+        if rate.is_nan() || rate <= 0.0 {
+            return Err("--rate must be positive".into());
         }
     }
+    let (rate, depth, timeout) = (spec.rate, spec.depth.max(1), CALL_TIMEOUT);
+    let (tally2, clients2) = (tally.clone(), clients.clone());
+    shard
+        .post(move |shard| {
+            let local = Rc::new(RefCell::new(Local {
+                tally: tally2,
+                expected: Expected::new(&message),
+                ok: 0,
+                hist: histogram(),
+                errors: BTreeMap::new(),
+            }));
+            LOCAL.with(|l| *l.borrow_mut() = Some(local.clone()));
+            publish_tick(shard, local.clone());
+            match rate {
+                None => {
+                    let clients: Rc<[Client]> = clients2.into();
+                    let now = Instant::now();
+                    for client in 0..clients.len() {
+                        for _ in 0..depth {
+                            let c = Box::new(Chain {
+                                clients: clients.clone(),
+                                client,
+                                request: request.clone(),
+                                local: local.clone(),
+                                started: now,
+                                _done: done_tx.clone(),
+                            });
+                            chain_call(shard, c);
+                        }
+                    }
+                }
+                Some(rate) => {
+                    let p = Box::new(Pacer {
+                        clients: clients2,
+                        request,
+                        local,
+                        timeout,
+                        start: Instant::now(),
+                        interval: Duration::from_secs_f64(1.0 / rate),
+                        issued: 0,
+                        next: 0,
+                    });
+                    pace(shard, p)
+                }
+            }
+        })
+        .map_err(|_| "the client shard stopped")?;
 
     std::thread::sleep(Duration::from_secs_f64(spec.warmup));
     let cpu0 = Cpu::sample(spec.server_pid);
@@ -282,6 +409,7 @@ fn run_on(engine: &Engine, spec: &ClientLoadSpec) -> Result<Outcome, String> {
             next_tick += Duration::from_secs(1);
         } else if Instant::now() >= next_tick {
             let t = next_tick - start;
+            // As published by the shard (at most PUBLISH old).
             let ok = tally.ok.load(Ordering::Relaxed);
             let p99 = tally.hist.lock().unwrap().value_at_quantile(0.99);
             let errs: u64 = tally.errors.lock().unwrap().values().sum();
@@ -297,6 +425,21 @@ fn run_on(engine: &Engine, spec: &ClientLoadSpec) -> Result<Outcome, String> {
     tally.measuring.store(false, Ordering::Relaxed);
     let elapsed = start.elapsed();
     let cpu1 = Cpu::sample(spec.server_pid);
+    // The shard's last counts of the window (it records nothing after this runs).
+    let (pub_tx, pub_rx) = mpsc::channel::<()>();
+    shard
+        .post(move |_| {
+            LOCAL.with(|l| {
+                if let Some(local) = l.borrow().as_ref() {
+                    local.borrow_mut().publish();
+                }
+            });
+            let _ = pub_tx.send(());
+        })
+        .map_err(|_| "the client shard stopped")?;
+    pub_rx
+        .recv_timeout(Duration::from_secs(10))
+        .map_err(|_| "the client shard did not publish its counts")?;
     tally.stop.store(true, Ordering::Relaxed);
     // Let the calls in flight finish (each is bounded by its 5 s timeout).
     let drain_until = Instant::now() + Duration::from_secs(10);
@@ -332,7 +475,7 @@ mod tests {
     use bytes::BytesMut;
     use octo_engine::proto::echo;
 
-    use super::check;
+    use super::{check, Expected};
 
     fn reply(seqid: i32, message: &[u8]) -> BytesMut {
         let mut b = BytesMut::new();
@@ -371,5 +514,26 @@ mod tests {
         let mut call = BytesMut::new();
         echo::encode_call(&mut call, 7, b"abc");
         assert!(check(&call, 7, b"abc").is_err());
+    }
+
+    #[test]
+    fn the_fast_check_passes_the_right_answer_and_names_every_mismatch_as_the_full_check_does() {
+        let e = Expected::new(b"abc");
+        assert_eq!(e.check(&reply(7, b"abc"), 7), Ok(()));
+        assert_eq!(e.check(&reply(5, b"abc"), (1 << 40) | 5), Ok(()));
+        for (body, seq) in [
+            (reply(8, b"abc"), 7),
+            (reply(7, b"abd"), 7),
+            (reply(7, b"abcd"), 7),
+            (reply(7, b""), 7),
+        ] {
+            let fast = e.check(&body, seq);
+            assert!(fast.is_err());
+            assert_eq!(fast, check(&body, seq, b"abc"));
+        }
+        let mut call = BytesMut::new();
+        echo::encode_call(&mut call, 7, b"abc");
+        assert!(e.check(&call, 7).is_err());
+        assert!(e.check(&[], 7).is_err());
     }
 }
