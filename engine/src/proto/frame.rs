@@ -42,6 +42,94 @@ pub enum Frame {
     Thrift(Bytes),
 }
 
+/// One whole frame borrowed from the buffer it arrived in: no reference count is taken until a
+/// part of it is kept ([`FrameRef::to_frame`], or [`Bytes::slice_ref`] on
+/// [`FrameRef::source`]). [`FrameDecoder::whole_frames`] finds a run of them.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameRef<'a> {
+    source: &'a Bytes,
+    frame: &'a [u8],
+    framing: Framing,
+}
+
+impl<'a> FrameRef<'a> {
+    /// The frame at the front of `buf`, which must start with whole frames of this `framing`
+    /// (as [`FrameDecoder::whole_frames`] found them); `None` if it does not start with one.
+    /// Returns the frame and its whole wire length (with the length prefix).
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use octo_engine::proto::{FrameRef, Framing};
+    ///
+    /// let buf = Bytes::from_static(&[0, 0, 0, 2, b'h', b'i', 0, 0, 0, 1]);
+    /// let (f, len) = FrameRef::front(&buf, Framing::Thrift).unwrap();
+    /// assert_eq!((f.bytes(), len), (&b"hi"[..], 6));
+    /// ```
+    #[inline]
+    pub fn front(buf: &'a Bytes, framing: Framing) -> Option<(FrameRef<'a>, usize)> {
+        let (len, skip) = match framing {
+            Framing::Octo => {
+                let p = buf.first_chunk::<8>()?;
+                let total = i32::from_be_bytes([p[4], p[5], p[6], p[7]]);
+                (8 + usize::try_from(total).ok()?, 0)
+            }
+            Framing::Thrift => {
+                let n = i32::from_be_bytes(*buf.first_chunk::<4>()?);
+                (4 + usize::try_from(n).ok()?, 4)
+            }
+        };
+        let frame = buf.get(skip..len)?;
+        Some((
+            FrameRef {
+                source: buf,
+                frame,
+                framing,
+            },
+            len,
+        ))
+    }
+
+    /// All of `frame` as one frame, as [`Frame`] holds it (a whole OCTO frame, or a Thrift
+    /// message without its length prefix).
+    #[inline]
+    pub fn whole(frame: &'a Bytes, framing: Framing) -> FrameRef<'a> {
+        FrameRef {
+            source: frame,
+            frame,
+            framing,
+        }
+    }
+
+    /// The frame as [`Frame`] gives it: a whole OCTO frame, or a Thrift message without its
+    /// length prefix.
+    #[inline]
+    pub fn bytes(&self) -> &'a [u8] {
+        self.frame
+    }
+
+    /// The frame's framing.
+    #[inline]
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    /// The buffer the frame lies in: `source().slice_ref(part)` keeps a part of the frame without
+    /// copying it.
+    #[inline]
+    pub fn source(&self) -> &'a Bytes {
+        self.source
+    }
+
+    /// The owned frame (shares the buffer: one reference count, no copy).
+    pub fn to_frame(&self) -> Frame {
+        let b = self.source.slice_ref(self.frame);
+        match self.framing {
+            Framing::Octo => Frame::Octo(b),
+            Framing::Thrift => Frame::Thrift(b),
+        }
+    }
+}
+
 /// The incremental frame splitter of one connection.
 ///
 /// ```
@@ -129,6 +217,51 @@ impl FrameDecoder {
             }
             _ => Frame::Octo(frame.freeze()),
         }))
+    }
+
+    /// How many bytes at the front of `buf` are whole frames: take them off at once (one
+    /// `split_to`) and walk them with [`FrameRef::front`], instead of one `decode` (and one
+    /// reference count) per frame.
+    ///
+    /// `Ok(0)` means the first frame is not all there yet (as `decode`'s `Ok(None)`: `buf` has
+    /// been given room for it). An error is the first frame's (the stream is unusable); a bad
+    /// frame after whole ones ends the run and is reported by the next call.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use octo_engine::proto::{FrameDecoder, FrameRef, Framing, DEFAULT_MAX_FRAME_SIZE};
+    ///
+    /// let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME_SIZE);
+    /// let mut buf = BytesMut::from(&[0u8, 0, 0, 1, b'a', 0, 0, 0, 2, b'b', b'c', 0, 0][..]);
+    /// let n = dec.whole_frames(&mut buf).unwrap();
+    /// assert_eq!(n, 11);
+    /// let run = buf.split_to(n).freeze();
+    /// let (first, len) = FrameRef::front(&run, Framing::Thrift).unwrap();
+    /// assert_eq!((first.bytes(), len), (&b"a"[..], 5));
+    /// assert_eq!(dec.whole_frames(&mut buf).unwrap(), 0); // 2 bytes of the next length
+    /// ```
+    pub fn whole_frames(&mut self, buf: &mut BytesMut) -> Result<usize, ProtoError> {
+        let first = match self.pending {
+            Some(len) => len,
+            None => match self.read_length(buf)? {
+                Some(len) => len,
+                None => return Ok(0),
+            },
+        };
+        if buf.len() < first {
+            self.pending = Some(first);
+            buf.reserve((first - buf.len()).min(MAX_RESERVE_AHEAD));
+            return Ok(0);
+        }
+        self.pending = None;
+        let mut end = first;
+        while let Ok(Some(len)) = self.read_length(&buf[end..]) {
+            if buf.len() - end < len {
+                break;
+            }
+            end += len;
+        }
+        Ok(end)
     }
 
     /// Reads the front frame's length field, fixing the framing on the first frame.

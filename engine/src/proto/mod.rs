@@ -23,7 +23,8 @@ pub mod thrift;
 
 pub use error::{ErrorKind, ProtoError};
 pub use frame::{
-    Frame, FrameDecoder, Framing, ThriftFrameWriter, DEFAULT_MAX_FRAME_SIZE, MAX_RESERVE_AHEAD,
+    Frame, FrameDecoder, FrameRef, Framing, ThriftFrameWriter, DEFAULT_MAX_FRAME_SIZE,
+    MAX_RESERVE_AHEAD,
 };
 pub use header::{
     heartbeat_status, CallType, ContextIter, ContextMap, Header, HeaderRef, HeartbeatInfo,
@@ -35,5 +36,8 @@ pub use message::{
     peek_message, write_application_exception, write_message_begin, ApplicationException,
     ApplicationExceptionKind, MessageHeader, ThriftMessageType,
 };
-pub use octo::{decode_octo, encode_octo, Compression, Flags, OctoFrame, OctoFrameWriter};
+pub use octo::{
+    decode_octo, decode_octo_ref, encode_octo, Compression, Flags, OctoFrame, OctoFrameRef,
+    OctoFrameWriter,
+};
 pub use status::Status;

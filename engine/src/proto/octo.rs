@@ -9,7 +9,9 @@ use std::io::{ErrorKind as IoErrorKind, Read, Write};
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::error::{err, ErrorKind, ProtoError};
-use super::header::{Header, HeaderRef};
+use super::header::{Header, HeaderRef, MessageType};
+use super::status::Status;
+use super::thrift::TType;
 
 /// The OCTO magic, the first two bytes of every OCTO frame.
 pub const MAGIC: u16 = 0xABBA;
@@ -22,6 +24,8 @@ pub const GZIP_FLAG: u8 = 0x40;
 /// Protocol-byte bit: header+body are raw-Snappy-compressed.
 pub const SNAPPY_FLAG: u8 = 0x20;
 const SERIALIZATION_MASK: u8 = 0x03;
+/// The length of a response header holding only messageType and a ResponseInfo without message.
+const RESPONSE_HEADER_LEN: usize = 24;
 
 /// How header+body are compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -151,6 +155,144 @@ impl OctoFrame {
 /// assert!(f.body.is_empty());
 /// ```
 pub fn decode_octo(frame: Bytes, max_frame_size: usize) -> Result<OctoFrame, ProtoError> {
+    let p = check_octo(&frame, max_frame_size)?;
+    let (payload, start, end) = match p.flags.compression {
+        // Uncompressed: header and body are views of the frame itself.
+        Compression::None => (frame, PREFIX_LEN, p.end),
+        _ => {
+            let payload = inflate(&frame[PREFIX_LEN..p.end], p.flags, max_frame_size)?;
+            let n = payload.len();
+            (payload, 0, n)
+        }
+    };
+    let split = split_payload(p.header_length, start, end)?;
+    Ok(OctoFrame {
+        version: p.version,
+        flags: p.flags,
+        header: payload.slice(start..split),
+        body: payload.slice(split..end),
+    })
+}
+
+/// A decoded OCTO frame borrowed from the bytes it was decoded from (see [`decode_octo_ref`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OctoFrameRef<'a> {
+    /// Byte 2 (0 today; not interpreted).
+    pub version: u8,
+    /// Byte 3.
+    pub flags: Flags,
+    payload: Payload<'a>,
+    split: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Payload<'a> {
+    Borrowed(&'a [u8]),
+    Inflated(Bytes),
+}
+
+impl OctoFrameRef<'_> {
+    #[inline]
+    fn payload(&self) -> &[u8] {
+        match &self.payload {
+            Payload::Borrowed(p) => p,
+            Payload::Inflated(p) => p,
+        }
+    }
+
+    /// The Thrift-encoded [`Header`].
+    #[inline]
+    pub fn header(&self) -> &[u8] {
+        &self.payload()[..self.split]
+    }
+
+    /// The body: a Thrift message, or empty on heartbeats.
+    #[inline]
+    pub fn body(&self) -> &[u8] {
+        &self.payload()[self.split..]
+    }
+
+    /// Decodes the header, borrowing from this frame.
+    #[inline]
+    pub fn header_ref(&self) -> Result<HeaderRef<'_>, ProtoError> {
+        HeaderRef::decode(self.header())
+    }
+
+    /// The body if its serialization is Thrift (as [`OctoFrame::thrift_body`]).
+    #[inline]
+    pub fn thrift_body(&self) -> Result<&[u8], ProtoError> {
+        if self.flags.is_thrift() {
+            Ok(self.body())
+        } else {
+            err(ErrorKind::UnsupportedSerialization(
+                self.flags.serialization,
+            ))
+        }
+    }
+
+    /// The decompressed header+body of a compressed frame (`None`: header and body are slices of
+    /// the frame given to [`decode_octo_ref`]). Keep a part zero-copy with
+    /// [`Bytes::slice_ref`] on this or on the frame's own `Bytes`.
+    #[inline]
+    pub fn inflated(&self) -> Option<&Bytes> {
+        match &self.payload {
+            Payload::Borrowed(_) => None,
+            Payload::Inflated(p) => Some(p),
+        }
+    }
+}
+
+/// [`decode_octo`] on borrowed bytes: the same checks and errors, but an uncompressed frame's
+/// header and body stay slices of `frame` (no reference count is taken: the server's per-request
+/// path). A compressed frame is inflated into one new buffer, bounded by `max_frame_size`.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use octo_engine::proto::*;
+///
+/// let header = Header { message_type: MessageType::NormalHeartbeat, ..Header::default() };
+/// let mut out = BytesMut::new();
+/// encode_octo(&mut out, Flags::default(), &header, b"body").unwrap();
+/// let f = decode_octo_ref(&out, DEFAULT_MAX_FRAME_SIZE).unwrap();
+/// assert_eq!(f.header_ref().unwrap().message_type, MessageType::NormalHeartbeat);
+/// assert_eq!(f.body(), b"body");
+/// assert!(f.inflated().is_none());
+/// ```
+#[inline]
+pub fn decode_octo_ref(
+    frame: &[u8],
+    max_frame_size: usize,
+) -> Result<OctoFrameRef<'_>, ProtoError> {
+    let p = check_octo(frame, max_frame_size)?;
+    let payload = match p.flags.compression {
+        Compression::None => Payload::Borrowed(&frame[PREFIX_LEN..p.end]),
+        _ => Payload::Inflated(inflate(&frame[PREFIX_LEN..p.end], p.flags, max_frame_size)?),
+    };
+    let len = match &payload {
+        Payload::Borrowed(b) => b.len(),
+        Payload::Inflated(b) => b.len(),
+    };
+    let split = split_payload(p.header_length, 0, len)?;
+    Ok(OctoFrameRef {
+        version: p.version,
+        flags: p.flags,
+        payload,
+        split,
+    })
+}
+
+/// What [`check_octo`] read from a frame's prefix.
+struct Prefix {
+    version: u8,
+    flags: Flags,
+    header_length: usize,
+    /// Where the (possibly compressed) payload ends: before the checksum.
+    end: usize,
+}
+
+/// Checks one whole OCTO frame's prefix, lengths and checksum.
+#[inline]
+fn check_octo(frame: &[u8], max_frame_size: usize) -> Result<Prefix, ProtoError> {
     let Some(prefix) = frame.first_chunk::<PREFIX_LEN>() else {
         return err(ErrorKind::UnexpectedEof);
     };
@@ -194,34 +336,35 @@ pub fn decode_octo(frame: Bytes, max_frame_size: usize) -> Result<OctoFrame, Pro
     if header_length < 0 {
         return err(ErrorKind::NegativeHeaderLength(header_length));
     }
-    let header_length = header_length as usize;
-    let (payload, start, end) = match flags.compression {
-        // Uncompressed: header and body are views of the frame itself.
-        Compression::None => (frame, PREFIX_LEN, end),
-        Compression::Gzip => {
-            let p = gunzip(&frame[PREFIX_LEN..end], max_frame_size)?;
-            let n = p.len();
-            (Bytes::from(p), 0, n)
-        }
-        Compression::Snappy => {
-            let p = unsnappy(&frame[PREFIX_LEN..end], max_frame_size)?;
-            let n = p.len();
-            (Bytes::from(p), 0, n)
-        }
-    };
+    Ok(Prefix {
+        version,
+        flags,
+        header_length: header_length as usize,
+        end,
+    })
+}
+
+/// Where the header ends in a payload spanning `start..end`.
+#[inline]
+fn split_payload(header_length: usize, start: usize, end: usize) -> Result<usize, ProtoError> {
     if header_length > end - start {
         return err(ErrorKind::HeaderLengthExceedsPayload {
             header_length,
             payload_length: end - start,
         });
     }
-    let split = start + header_length;
-    Ok(OctoFrame {
-        version,
-        flags,
-        header: payload.slice(start..split),
-        body: payload.slice(split..end),
-    })
+    Ok(start + header_length)
+}
+
+/// Decompresses a compressed payload (never past `max`).
+#[cold]
+fn inflate(payload: &[u8], flags: Flags, max: usize) -> Result<Bytes, ProtoError> {
+    let p = match flags.compression {
+        Compression::None => payload.to_vec(),
+        Compression::Gzip => gunzip(payload, max)?,
+        Compression::Snappy => unsnappy(payload, max)?,
+    };
+    Ok(Bytes::from(p))
 }
 
 /// Inflates one or more gzip members, never holding more than `max` bytes of output.
@@ -338,6 +481,60 @@ impl<'a> OctoFrameWriter<'a> {
         }
     }
 
+    /// Starts a response frame whose header is only `messageType` Normal and a `ResponseInfo`
+    /// with `sequence_id` and `status` (no message): the prefix and the header are written at
+    /// once, the same bytes as [`Header::encode`] of that header followed by
+    /// [`end_header`](Self::end_header). Append the body, then [`finish`](Self::finish).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use octo_engine::proto::*;
+    ///
+    /// let mut fast = BytesMut::new();
+    /// let w = OctoFrameWriter::begin_response(&mut fast, 0, Flags::default(), 7, Status::Success);
+    /// w.finish().unwrap();
+    /// let header = Header {
+    ///     response_info: Some(ResponseInfo { sequence_id: 7, status: Status::Success, message: None }),
+    ///     ..Header::default()
+    /// };
+    /// let mut general = BytesMut::new();
+    /// encode_octo(&mut general, Flags::default(), &header, b"").unwrap();
+    /// assert_eq!(fast, general);
+    /// ```
+    #[inline]
+    pub fn begin_response(
+        out: &'a mut BytesMut,
+        version: u8,
+        flags: Flags,
+        sequence_id: i64,
+        status: Status,
+    ) -> Self {
+        const HEADER_LEN: usize = RESPONSE_HEADER_LEN;
+        let start = out.len();
+        let mut h = [0u8; PREFIX_LEN + HEADER_LEN];
+        h[..2].copy_from_slice(&MAGIC.to_be_bytes());
+        h[2] = version;
+        h[3] = flags.to_byte();
+        // total_length (4..8) is patched by finish(); header_length is known now.
+        h[8..10].copy_from_slice(&(HEADER_LEN as i16).to_be_bytes());
+        // Header.messageType (field 1, byte) = Normal
+        h[10..14].copy_from_slice(&[TType::Byte as u8, 0, 1, MessageType::Normal as u8]);
+        // Header.responseInfo (field 3, struct)
+        h[14..17].copy_from_slice(&[TType::Struct as u8, 0, 3]);
+        // ResponseInfo.sequenceId (field 1, i64)
+        h[17..20].copy_from_slice(&[TType::I64 as u8, 0, 1]);
+        h[20..28].copy_from_slice(&sequence_id.to_be_bytes());
+        // ResponseInfo.status (field 2, byte); then STOP of ResponseInfo and STOP of Header
+        h[28..32].copy_from_slice(&[TType::Byte as u8, 0, 2, status.code()]);
+        out.extend_from_slice(&h);
+        OctoFrameWriter {
+            out,
+            start,
+            flags,
+            header_end: Some(start + PREFIX_LEN + HEADER_LEN),
+        }
+    }
+
     /// The buffer to append the header, then the body, to.
     #[inline]
     pub fn buf(&mut self) -> &mut BytesMut {
@@ -352,7 +549,28 @@ impl<'a> OctoFrameWriter<'a> {
 
     /// Completes the frame and returns its whole length. Without `end_header`, everything appended
     /// is the header (a heartbeat). On error the partial frame is removed from the buffer.
+    #[inline]
     pub fn finish(self) -> Result<usize, ProtoError> {
+        if self.flags.compression == Compression::None && !self.flags.checksum {
+            // The common case, inline: patch the two lengths.
+            let start = self.start;
+            let payload_start = start + PREFIX_LEN;
+            let end = self.out.len();
+            let header_len = self.header_end.unwrap_or(end).saturating_sub(payload_start);
+            if let (Ok(h), Ok(total)) = (
+                i16::try_from(header_len),
+                i32::try_from(2 + (end - payload_start)),
+            ) {
+                self.out[start + 4..start + 8].copy_from_slice(&total.to_be_bytes());
+                self.out[start + 8..start + 10].copy_from_slice(&h.to_be_bytes());
+                return Ok(end - start);
+            }
+        }
+        self.finish_slow()
+    }
+
+    #[cold]
+    fn finish_slow(self) -> Result<usize, ProtoError> {
         let OctoFrameWriter {
             out,
             start,

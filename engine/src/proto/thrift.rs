@@ -136,6 +136,12 @@ impl<'a> Reader<'a> {
         &self.buf[self.pos..]
     }
 
+    /// How deep in structs and containers the reader is.
+    #[inline]
+    pub(crate) const fn depth(&self) -> usize {
+        self.depth
+    }
+
     /// The whole buffer this reader reads.
     #[inline]
     pub const fn buffer(&self) -> &'a [u8] {
@@ -218,10 +224,7 @@ impl<'a> Reader<'a> {
     #[inline]
     pub fn read_str(&mut self, what: &'static str) -> Result<&'a str, ProtoError> {
         let b = self.read_binary()?;
-        match core::str::from_utf8(b) {
-            Ok(s) => Ok(s),
-            Err(_) => err(ErrorKind::InvalidUtf8 { what }),
-        }
+        utf8(b, what)
     }
 
     /// Reads a field header: `None` at STOP, else the field's type and id.
@@ -327,6 +330,20 @@ impl<'a> Reader<'a> {
                 Ok(())
             }
         }
+    }
+}
+
+/// `b` as text, or [`ErrorKind::InvalidUtf8`] naming `what`. Names and keys on the wire are
+/// nearly always ASCII: that is checked inline, a word at a time, before the full validation.
+#[inline]
+pub(crate) fn utf8<'b>(b: &'b [u8], what: &'static str) -> Result<&'b str, ProtoError> {
+    if b.is_ascii() {
+        // SAFETY: every byte is below 0x80, and a sequence of ASCII bytes is valid UTF-8.
+        return Ok(unsafe { core::str::from_utf8_unchecked(b) });
+    }
+    match core::str::from_utf8(b) {
+        Ok(s) => Ok(s),
+        Err(_) => err(ErrorKind::InvalidUtf8 { what }),
     }
 }
 
