@@ -92,6 +92,8 @@ pub(crate) struct ClientConn {
     slot: usize,
     framing: Framing,
     decoder: FrameDecoder,
+    /// Request frame templates for calls and one-way calls (OCTO without compression/checksum).
+    templates: [Option<wire::RequestTemplate>; 2],
     pending: SeqMap<Pending>,
     /// (deadline, key) of calls in flight in deadline order, stale entries included.
     deadlines: VecDeque<(Instant, u64)>,
@@ -115,6 +117,13 @@ impl ClientConn {
     ) -> ClientConn {
         let framing = config.endpoints[endpoint].framing;
         let max = config.max_frame_size;
+        let templates = match framing {
+            Framing::Octo => [
+                wire::RequestTemplate::new(&config.caller, CallType::Reply),
+                wire::RequestTemplate::new(&config.caller, CallType::NoReply),
+            ],
+            Framing::Thrift => [None, None],
+        };
         ClientConn {
             shared,
             config,
@@ -122,6 +131,7 @@ impl ClientConn {
             slot,
             framing,
             decoder: FrameDecoder::new(max),
+            templates,
             pending: SeqMap::default(),
             deadlines: VecDeque::new(),
             deadline_timer: None,
@@ -179,8 +189,15 @@ impl ClientConn {
         } else {
             CallType::NoReply
         };
-        let written = match self.framing {
-            Framing::Octo => wire::write_octo_request(
+        let template = match call_type {
+            CallType::Reply => self.templates[0].as_ref(),
+            _ => self.templates[1].as_ref(),
+        };
+        let written = match (self.framing, template) {
+            (Framing::Octo, Some(t)) => {
+                t.write(io.output(), &call.request, sequence_id, timeout_ms)
+            }
+            (Framing::Octo, None) => wire::write_octo_request(
                 io.output(),
                 &self.config.caller,
                 &call.request,
@@ -188,7 +205,7 @@ impl ClientConn {
                 call_type,
                 timeout_ms,
             ),
-            Framing::Thrift => {
+            (Framing::Thrift, _) => {
                 wire::write_thrift_request(io.output(), &call.request, sequence_id as i32)
             }
         };
@@ -371,13 +388,15 @@ impl ClientConn {
                     return Ok(());
                 }
                 let result = match (info.status, f.thrift_body()) {
-                    (Status::Success, Ok(body)) => Ok(Response {
-                        sequence_id: seq,
-                        body: body.clone(),
-                    }),
+                    // The body moves into the answer (no reference count taken and dropped).
+                    (Status::Success, Ok(_)) => Ok(seq),
                     (Status::Success, Err(e)) => Err(CallError::bad_response(e)),
                     (status, _) => Err(CallError::remote(status, info.message, f.body.clone())),
                 };
+                let result = result.map(|sequence_id| Response {
+                    sequence_id,
+                    body: f.body,
+                });
                 (key, result)
             }
             Frame::Thrift(body) => {

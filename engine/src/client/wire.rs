@@ -4,8 +4,9 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::proto::{
-    write_message_begin, CallType, Flags, HeaderRef, MessageType, OctoFrameWriter, ProtoError,
-    RequestInfoRef, ThriftFrameWriter, ThriftMessageType, TraceInfoRef,
+    write_message_begin, CallType, Compression, ErrorKind, Flags, HeaderRef, MessageType,
+    OctoFrameWriter, ProtoError, RequestInfoRef, ThriftFrameWriter, ThriftMessageType,
+    TraceInfoRef,
 };
 
 use super::call::Request;
@@ -45,6 +46,86 @@ pub(crate) fn write_octo_request(
     w.end_header();
     put_body(w.buf(), request, sequence_id as i32);
     w.finish()
+}
+
+/// An OCTO request frame's prefix and header, encoded once per connection and call type: a
+/// request then costs a copy and three patches (sequence id, timeout, lengths) instead of encoding
+/// the header's strings and structs again. Only for frames without compression or checksum
+/// (theirs cover the whole frame); [`write_octo_request`] does those.
+pub(crate) struct RequestTemplate {
+    /// Frame prefix (lengths zero) and header.
+    bytes: Vec<u8>,
+    /// Offsets of RequestInfo.sequenceId (i64) and RequestInfo.timeout (i32) in `bytes`.
+    seq_at: usize,
+    timeout_at: usize,
+}
+
+/// The frame prefix: magic, version, flags, total length (i32), header length (i16).
+const PREFIX_LEN: usize = 10;
+
+impl RequestTemplate {
+    /// The template for `caller`'s requests of `call_type`; `None` if its frames are compressed or
+    /// checksummed, or the header does not encode as expected.
+    pub(crate) fn new(caller: &CallerInfo, call_type: CallType) -> Option<RequestTemplate> {
+        if caller.flags.checksum || caller.flags.compression != Compression::None {
+            return None;
+        }
+        // Encode twice, with every bit of the two variable fields flipped: the bytes that differ
+        // are where they sit.
+        let encode = |seq: i64, timeout: i32| {
+            let mut out = BytesMut::new();
+            let mut w = OctoFrameWriter::begin(&mut out, 0, caller.flags);
+            request_header(caller, MessageType::Normal, seq, call_type, timeout).encode(w.buf());
+            w.end_header();
+            w.finish().ok()?;
+            Some(out)
+        };
+        let (a, b) = (encode(0, 0)?, encode(-1, -1)?);
+        if a.len() != b.len() || a.len() <= PREFIX_LEN {
+            return None;
+        }
+        let differ: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+        let (seq_at, timeout_at) = (*differ.first()?, *differ.get(8)?);
+        let expected: Vec<usize> = (seq_at..seq_at + 8)
+            .chain(timeout_at..timeout_at + 4)
+            .collect();
+        if differ != expected || seq_at < PREFIX_LEN {
+            return None;
+        }
+        let mut bytes = a.to_vec();
+        bytes[4..8].fill(0);
+        Some(RequestTemplate {
+            bytes,
+            seq_at,
+            timeout_at,
+        })
+    }
+
+    /// Appends the request frame, byte for byte what [`write_octo_request`] writes.
+    pub(crate) fn write(
+        &self,
+        out: &mut BytesMut,
+        request: &Request,
+        sequence_id: i64,
+        timeout_ms: i32,
+    ) -> Result<usize, ProtoError> {
+        let payload_len = self.bytes.len() - PREFIX_LEN + request.body.len();
+        let Ok(total) = i32::try_from(2 + payload_len) else {
+            return Err(ProtoError::new(ErrorKind::FrameTooLarge {
+                length: (2 + payload_len) as u64,
+                max: i32::MAX as usize,
+            }));
+        };
+        let start = out.len();
+        out.reserve(self.bytes.len() + request.body.len());
+        out.extend_from_slice(&self.bytes);
+        let frame = &mut out[start..];
+        frame[4..8].copy_from_slice(&total.to_be_bytes());
+        frame[self.seq_at..self.seq_at + 8].copy_from_slice(&sequence_id.to_be_bytes());
+        frame[self.timeout_at..self.timeout_at + 4].copy_from_slice(&timeout_ms.to_be_bytes());
+        put_body(out, request, sequence_id as i32);
+        Ok(out.len() - start)
+    }
 }
 
 /// Appends a plain-Thrift request frame: the request's message with seqid `seqid`.
@@ -211,5 +292,46 @@ mod tests {
             ("ping", ThriftMessageType::Call, -5)
         );
         assert_eq!(&out[4 + m.payload_offset..], &[0]);
+    }
+
+    #[test]
+    fn a_templated_request_is_byte_identical_to_an_encoded_one() {
+        let mut body = BytesMut::new();
+        crate::proto::echo::encode_call(&mut body, 0, &[7u8; 300]);
+        let request = Request::new(body.freeze()).unwrap();
+        for call_type in [CallType::Reply, CallType::NoReply] {
+            for mut c in [
+                caller(),
+                CallerInfo {
+                    client_ip: None,
+                    ..caller()
+                },
+            ] {
+                c.flags.serialization = 2;
+                let t = RequestTemplate::new(&c, call_type).expect("a template");
+                for (seq, timeout) in [
+                    (1, 1000),
+                    ((1 << 32) + 77, 1),
+                    (i64::MAX, i32::MAX),
+                    (0, -1),
+                ] {
+                    let (mut want, mut got) = (BytesMut::new(), BytesMut::from(&b"xy"[..]));
+                    let n = write_octo_request(&mut want, &c, &request, seq, call_type, timeout)
+                        .unwrap();
+                    assert_eq!(t.write(&mut got, &request, seq, timeout).unwrap(), n);
+                    assert_eq!(&got[2..], &want[..], "seq {seq} timeout {timeout}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn compressed_or_checksummed_frames_get_no_template() {
+        let mut c = caller();
+        c.flags.checksum = true;
+        assert!(RequestTemplate::new(&c, CallType::Reply).is_none());
+        let mut c = caller();
+        c.flags.compression = Compression::Gzip;
+        assert!(RequestTemplate::new(&c, CallType::Reply).is_none());
     }
 }
