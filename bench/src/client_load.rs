@@ -212,7 +212,7 @@ fn check(body: &[u8], sequence_id: i64, message: &[u8]) -> Result<(), String> {
 /// One closed-loop caller: a call in flight on one client; its answer's callback checks it and
 /// makes the next call on the spot (`call_on_then`: no future, no waker, no mailbox hop; the
 /// next call leaves in the same flush). One clock read per call: an answer's arrival time is
-/// the next call's start.
+/// the next call's start, and its deadline is counted from there.
 struct Chain {
     clients: Rc<[Client]>,
     client: usize,
@@ -225,7 +225,8 @@ struct Chain {
 
 fn chain_call(shard: &mut Shard, mut c: Box<Chain>) {
     let clients = c.clients.clone();
-    let request = c.request.clone();
+    // The deadline from the clock read already made: the client need not read it again.
+    let request = c.request.clone().deadline(c.started + CALL_TIMEOUT);
     clients[c.client].call_on_then(shard, request, move |shard, r| {
         let now = Instant::now();
         c.local.borrow_mut().record(c.started, now, r);
