@@ -819,3 +819,97 @@ fn several_services_and_heartbeats_share_one_connection() {
     );
     assert_eq!(server.stats().heartbeats, 1);
 }
+
+#[test]
+fn a_handler_sees_the_whole_header_and_body_of_its_call() {
+    let engine = engine();
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let server = Server::builder(&engine)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .service("Look", move |req: &Request<'_>, reply: Reply<'_>| {
+            let trace = req.trace_info().map(|t| (t.client_appkey, t.trace_id));
+            let seen = format!(
+                "{} {} {:?} {:?} {:?} {:?} {} {}",
+                req.service(),
+                req.method(),
+                req.message_type(),
+                trace,
+                req.global_context().map(|c| c.to_vec()),
+                req.local_context().map(|c| c.to_vec()),
+                req.body_slice() == &req.body()[..],
+                req.args() == &req.body_slice()[16..],
+            );
+            tx.lock().unwrap().send(seen).unwrap();
+            reply.ok_with(|out| echo::encode_reply(out, req.thrift_seqid(), b"seen"));
+        })
+        .start()
+        .unwrap();
+    let mut s = connect(server.local_addr());
+    let mut header = request_header("Look", 3, CallType::Reply, 5000, MessageType::Normal);
+    header.trace_info.as_mut().unwrap().trace_id = Some("t-1".into());
+    header.global_context = Some(vec![("g".into(), "1".into())]);
+    header.local_context = Some(vec![("l".into(), "2".into()), ("k".into(), "".into())]);
+    let mut body = BytesMut::new();
+    echo::encode_call(&mut body, 3, b"hello");
+    let mut frame = BytesMut::new();
+    encode_octo(&mut frame, Flags::default(), &header, &body).unwrap();
+    let a = call(&mut s, &frame);
+    assert_eq!(status_of(&a), Status::Success);
+    assert_eq!(
+        rx.recv_timeout(WAIT).unwrap(),
+        "Look echo Call Some((\"octo.test.client\", Some(\"t-1\"))) \
+         Some([(\"g\", \"1\")]) Some([(\"l\", \"2\"), (\"k\", \"\")]) true true"
+    );
+}
+
+#[test]
+fn bodies_kept_past_their_calls_stay_intact_while_later_frames_arrive() {
+    // Many calls arrive together (handled from one run of frames); each handler keeps its body
+    // (Request::body, sharing the read buffer) and answers later. More calls arrive meanwhile,
+    // so the read buffer is reused; every kept body must still be its own call's.
+    let engine = engine();
+    let kept: Arc<Mutex<Vec<(Responder, bytes::Bytes)>>> = Arc::default();
+    let k = kept.clone();
+    let server = Server::builder(&engine)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .service("Keep", move |req: &Request<'_>, reply: Reply<'_>| {
+            k.lock().unwrap().push((reply.later(), req.body().clone()));
+        })
+        .start()
+        .unwrap();
+    let mut s = connect(server.local_addr());
+    let flags = Flags::default();
+    let total = 300i64;
+    for chunk in 0..3 {
+        let mut batch = BytesMut::new();
+        for seq in chunk * 100..(chunk + 1) * 100 {
+            let msg = format!("message {seq} {}", "x".repeat(seq as usize % 97));
+            batch.extend_from_slice(&echo_request("Keep", seq, msg.as_bytes(), flags));
+        }
+        s.write_all(&batch).unwrap();
+        let until = std::time::Instant::now() + WAIT;
+        while kept.lock().unwrap().len() < ((chunk + 1) * 100) as usize {
+            assert!(std::time::Instant::now() < until, "calls not handled");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    for (responder, body) in kept.lock().unwrap().drain(..) {
+        let (seqid, msg) = echo::decode_call(&body).unwrap();
+        assert_eq!(seqid as i64, responder.sequence_id());
+        let mut reply = BytesMut::new();
+        echo::encode_reply(&mut reply, seqid, msg);
+        responder.ok(reply.freeze());
+    }
+    let mut dec = FrameDecoder::new(1 << 20);
+    let mut buf = BytesMut::new();
+    for seq in 0..total {
+        let a = read_octo(&mut s, &mut dec, &mut buf);
+        assert_eq!(a.header.response_info.unwrap().sequence_id, seq);
+        let msg = format!("message {seq} {}", "x".repeat(seq as usize % 97));
+        assert_eq!(
+            echo::decode_reply(&a.body).unwrap().1,
+            echo::EchoReply::Success(msg.as_bytes())
+        );
+    }
+}

@@ -3,9 +3,12 @@
 //! No sockets, no runtime, no clocks: every function is pure over buffers, so it can be fuzzed,
 //! property-tested and benchmarked alone (the quinn-proto / rustls shape). PROTOCOL.md is the law.
 //!
-//! The hot path of a server, all without heap allocation for uncompressed frames:
-//! [`FrameDecoder::decode`] → [`decode_octo`] → [`HeaderRef::decode`] → [`peek_message`] →
-//! handler (e.g. [`echo::decode_call`]) → [`OctoFrameWriter`] into the connection's write buffer.
+//! The hot path of a server, without heap allocation or reference counting per uncompressed
+//! frame: [`FrameDecoder::whole_frames`] (every whole frame received, taken off at once) →
+//! [`FrameRef::front`] → [`decode_octo_ref`] → [`HeaderRef::decode`] → [`peek_message`] →
+//! handler (e.g. [`echo::check_call`], [`echo::decode_args`]) →
+//! [`OctoFrameWriter::begin_response`] into the connection's write buffer. The owned forms
+//! ([`FrameDecoder::decode`], [`decode_octo`]) give each frame its own `Bytes` instead.
 //!
 //! Submodules, one concern each: [`status`] (OCTO status codes), [`error`] (errors and the status
 //! they map to), [`thrift`] (TBinaryProtocol values), [`frame`] (stream splitting), [`octo`] (OCTO

@@ -1,6 +1,7 @@
 //! One call as a handler sees it: the borrowed [`Request`], the inline [`Reply`] and the
 //! [`Responder`] that answers later from any thread; and the encoding of every answer.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -8,7 +9,8 @@ use bytes::{Bytes, BytesMut};
 use crate::conn::FramedConn;
 use crate::proto::{
     write_application_exception, ApplicationExceptionKind, ContextMap, Flags, Framing, Header,
-    MessageType, OctoFrameWriter, ResponseInfo, Status, ThriftFrameWriter, TraceInfoRef,
+    HeaderRef, MessageType, OctoFrameWriter, ResponseInfo, Status, ThriftFrameWriter,
+    ThriftMessageType, TraceInfoRef,
 };
 use crate::runtime::{ConnId, ShardHandle};
 
@@ -42,10 +44,14 @@ pub struct Request<'a> {
     pub(crate) timeout_ms: i32,
     pub(crate) one_way: bool,
     pub(crate) framing: Framing,
-    pub(crate) trace_info: Option<TraceInfoRef<'a>>,
-    pub(crate) global_context: Option<ContextMap<'a>>,
-    pub(crate) local_context: Option<ContextMap<'a>>,
-    pub(crate) body: &'a Bytes,
+    /// The OCTO header (none for native Thrift), borrowed rather than copied field by field.
+    pub(crate) header: Option<&'a HeaderRef<'a>>,
+    pub(crate) kind: ThriftMessageType,
+    pub(crate) body: &'a [u8],
+    /// The buffer `body` lies in, and where [`Request::body`] keeps the `Bytes` it makes from it
+    /// on first use: a call whose handler only reads the body takes no reference count.
+    pub(crate) body_source: &'a Bytes,
+    pub(crate) body_bytes: &'a OnceLock<Bytes>,
     pub(crate) args_offset: usize,
     pub(crate) arrived: Instant,
     pub(crate) shard: usize,
@@ -86,30 +92,44 @@ impl<'a> Request<'a> {
     }
     /// Tracing data sent with the call (OCTO only).
     pub fn trace_info(&self) -> Option<&TraceInfoRef<'a>> {
-        self.trace_info.as_ref()
+        self.header?.trace_info.as_ref()
     }
     /// The whole-call-chain context (OCTO only).
     pub fn global_context(&self) -> Option<ContextMap<'a>> {
-        self.global_context
+        self.header?.global_context
     }
     /// The single-hop context (OCTO only).
     pub fn local_context(&self) -> Option<ContextMap<'a>> {
-        self.local_context
+        self.header?.local_context
     }
     /// The whole Thrift message (message header, then the args struct). Clone it (cheap, no
-    /// copy) to keep it past the call.
+    /// copy) to keep it past the call. The `Bytes` is made on first use (it shares the received
+    /// buffer: one reference count); to only read the body, [`Request::body_slice`] is cheaper.
     pub fn body(&self) -> &'a Bytes {
+        self.body_bytes
+            .get_or_init(|| self.body_source.slice_ref(self.body))
+    }
+    /// The whole Thrift message, borrowed from the received bytes (no reference count).
+    pub fn body_slice(&self) -> &'a [u8] {
         self.body
     }
     /// The args struct: the body after the Thrift message header.
     pub fn args(&self) -> &'a [u8] {
         &self.body[self.args_offset..]
     }
+    /// The Thrift message type (CALL or ONEWAY for a well-behaved caller).
+    pub fn message_type(&self) -> ThriftMessageType {
+        self.kind
+    }
     /// The shard (thread) running this call.
     pub fn shard(&self) -> usize {
         self.shard
     }
 }
+
+/// The most an answer adds to its body on the wire when it carries no message: the OCTO prefix,
+/// the response header and a checksum (a Thrift frame adds only its 4-byte length).
+const ANSWER_FRAMING: usize = 10 + 24 + 4;
 
 /// How to answer one call: where it came from and how it was framed.
 #[derive(Clone, Debug)]
@@ -159,6 +179,19 @@ pub(crate) fn write_answer(
         return;
     }
     match meta.framing {
+        Framing::Octo if message.is_none() => {
+            // The header is the same but for the sequence id and status: written at once.
+            let mut w = OctoFrameWriter::begin_response(
+                out,
+                meta.version,
+                meta.flags,
+                meta.sequence_id,
+                status,
+            );
+            body(w.buf());
+            // An answer too large to frame is removed again by finish(); nothing else to do.
+            let _ = w.finish();
+        }
         Framing::Octo => {
             let mut w = OctoFrameWriter::begin(out, meta.version, meta.flags);
             Header {
@@ -219,6 +252,14 @@ impl<'a> Reply<'a> {
     /// Answers with success and `body`, a whole Thrift REPLY message.
     pub fn ok(self, body: &[u8]) {
         self.ok_with(|out| out.extend_from_slice(body))
+    }
+
+    /// Makes room in the connection's output for an answer whose body (the Thrift message) is
+    /// `body_len` bytes, so that writing it in pieces grows the buffer at most once.
+    pub fn reserve(&mut self, body_len: usize) {
+        if !self.meta.one_way {
+            self.out.reserve(body_len.saturating_add(ANSWER_FRAMING));
+        }
     }
 
     /// Answers with success; `write` appends the Thrift REPLY message to the output buffer.

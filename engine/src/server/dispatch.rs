@@ -7,15 +7,13 @@ use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::mpsc::Sender;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-
-use bytes::Bytes;
 
 use crate::conn::{FrameHandler, FramedConn, FramedLimits};
 use crate::proto::{
-    decode_octo, heartbeat_status, peek_message, CallType, Flags, Frame, Framing, Header,
-    HeartbeatInfo, MessageType, OctoFrameWriter, ProtoError, ResponseInfo, Status,
+    decode_octo_ref, heartbeat_status, peek_message, CallType, Flags, Frame, FrameRef, Framing,
+    Header, HeartbeatInfo, MessageType, OctoFrameWriter, ProtoError, ResponseInfo, Status,
     ThriftMessageType,
 };
 use crate::runtime::{
@@ -172,12 +170,12 @@ impl ServerConn {
 
     fn on_octo(
         &mut self,
-        frame: Bytes,
+        frame: FrameRef<'_>,
         io: &mut ConnIo<'_>,
         arrived: Instant,
     ) -> Result<(), ProtoError> {
         let server = self.server.clone();
-        let f = decode_octo(frame, server.limits.max_frame_size)?;
+        let f = decode_octo_ref(frame.bytes(), server.limits.max_frame_size)?;
         let header = f.header_ref()?;
         let request_info = header.request_info;
         let sequence_id = request_info.map_or(0, |r| r.sequence_id);
@@ -239,6 +237,7 @@ impl ServerConn {
         };
         meta.method = message.name;
         meta.thrift_seqid = message.seqid;
+        let body_bytes = OnceLock::new();
         let request = Request {
             service: request_info.service_name,
             method: message.name,
@@ -247,10 +246,11 @@ impl ServerConn {
             timeout_ms: request_info.timeout_ms,
             one_way: meta.one_way,
             framing: Framing::Octo,
-            trace_info: header.trace_info,
-            global_context: header.global_context,
-            local_context: header.local_context,
+            header: Some(&header),
+            kind: message.kind,
             body,
+            body_source: f.inflated().unwrap_or(frame.source()),
+            body_bytes: &body_bytes,
             args_offset: message.payload_offset,
             arrived,
             shard: server.handle.id(),
@@ -262,12 +262,13 @@ impl ServerConn {
 
     fn on_thrift(
         &mut self,
-        body: Bytes,
+        frame: FrameRef<'_>,
         io: &mut ConnIo<'_>,
         arrived: Instant,
     ) -> Result<(), ProtoError> {
         let server = self.server.clone();
-        let message = peek_message(&body)?;
+        let body = frame.bytes();
+        let message = peek_message(body)?;
         let meta = AnswerMeta {
             framing: Framing::Thrift,
             flags: Flags::default(),
@@ -281,6 +282,7 @@ impl ServerConn {
             Some((name, h)) => (name, Some(h)),
             None => ("", None),
         };
+        let body_bytes = OnceLock::new();
         let request = Request {
             service,
             method: message.name,
@@ -289,10 +291,11 @@ impl ServerConn {
             timeout_ms: 0,
             one_way: meta.one_way,
             framing: Framing::Thrift,
-            trace_info: None,
-            global_context: None,
-            local_context: None,
-            body: &body,
+            header: None,
+            kind: message.kind,
+            body,
+            body_source: frame.source(),
+            body_bytes: &body_bytes,
             args_offset: message.payload_offset,
             arrived,
             shard: server.handle.id(),
@@ -401,9 +404,23 @@ impl FrameHandler for ServerConn {
         io: &mut ConnIo<'_>,
         arrived: Instant,
     ) -> Result<(), ProtoError> {
-        let r = match frame {
-            Frame::Octo(bytes) => self.on_octo(bytes, io, arrived),
-            Frame::Thrift(bytes) => self.on_thrift(bytes, io, arrived),
+        // The owned form (for callers outside FramedConn): lend it as a borrowed frame.
+        let (bytes, framing) = match &frame {
+            Frame::Octo(b) => (b, Framing::Octo),
+            Frame::Thrift(b) => (b, Framing::Thrift),
+        };
+        self.on_frame_ref(FrameRef::whole(bytes, framing), io, arrived)
+    }
+
+    fn on_frame_ref(
+        &mut self,
+        frame: FrameRef<'_>,
+        io: &mut ConnIo<'_>,
+        arrived: Instant,
+    ) -> Result<(), ProtoError> {
+        let r = match frame.framing() {
+            Framing::Octo => self.on_octo(frame, io, arrived),
+            Framing::Thrift => self.on_thrift(frame, io, arrived),
         };
         if r.is_err() {
             bump(&self.server.counters.closed_on_bad_input);

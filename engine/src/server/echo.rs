@@ -11,8 +11,16 @@ pub struct EchoService;
 
 impl Handler for EchoService {
     fn call(&self, request: &Request<'_>, reply: Reply<'_>) {
-        match echo::decode_call(request.body()) {
-            Ok((seqid, message)) => reply.ok_with(|out| echo::encode_reply(out, seqid, message)),
+        // The dispatcher has read the message header: check it and read the args, borrowed.
+        let args = echo::check_call(request.method(), request.message_type())
+            .and_then(|()| echo::decode_args(request.args()));
+        match args {
+            Ok(message) => {
+                let seqid = request.thrift_seqid();
+                let mut reply = reply;
+                reply.reserve(echo::reply_len(message.len()));
+                reply.ok_with(|out| echo::encode_reply(out, seqid, message))
+            }
             Err(e) => reply.error(e.status(), &e.to_string()),
         }
     }

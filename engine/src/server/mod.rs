@@ -12,6 +12,10 @@
 //!   flight per connection (beyond: status 6), idle time (closed), write high-water mark (the
 //!   connection stops reading until its output drains). A call whose caller's timeout has
 //!   already passed when its handler would start is dropped and counted.
+//! - The per-request path borrows: the frames a receive brought are handled in place in the read
+//!   buffer ([`Request::body_slice`], [`Request::args`]); [`Request::body`] makes a `Bytes`
+//!   (shared, not copied) only for a handler that asks for one. Success answers get their
+//!   response header written in one piece.
 //! - Bad input closes only the offending connection; a frame whose boundary is intact but whose
 //!   body is malformed is answered with status 5.
 //!
