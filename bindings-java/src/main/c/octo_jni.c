@@ -9,8 +9,8 @@
  * them).
  *
  * Ownership across the boundary:
- * - A service's handler object is held by a global reference given to octo as user_data; octo's
- *   finalizer deletes it when no call can reach the handler any more.
+ * - A service's handler object is held by a global reference, in a service_ref given to octo as
+ *   user_data; octo's finalizer deletes both when no call can reach the handler any more.
  * - A responder passed to Service.dispatch belongs to Java from then on (Java answers and frees it
  *   exactly once: see Responder.java).
  */
@@ -33,6 +33,7 @@ static jmethodID g_exception_new; /* OctoException(int, String) */
 static jmethodID g_utf8;          /* static String Native.utf8(byte[]) */
 static jclass g_service;          /* com.meituan.octo.Service */
 static jmethodID g_dispatch;      /* boolean Service.dispatch(long, long, ByteBuffer, long, int, int, int, int) */
+static jmethodID g_dispatch_array; /* void Service.dispatchArray(long, byte[], int, int, int) */
 static jclass g_byte_array;       /* byte[] */
 static jclass g_pending_call;     /* com.meituan.octo.PendingCall */
 static jmethodID g_call_done;     /* void PendingCall.done(int, byte[], String) */
@@ -48,6 +49,10 @@ static jfieldID g_buffer_address, g_buffer_capacity, g_buffer_limit;
 static __thread JNIEnv *tls_env;
 /* This thread's direct ByteBuffer that is re-pointed at each call's body (a global reference). */
 static __thread jobject tls_body;
+/* This thread's byte[] that inline services' request bodies are copied into (a global reference),
+ * and its length. */
+static __thread jbyteArray tls_input;
+static __thread jsize tls_input_len;
 /* A scratch copy of a Java byte[] request body (octo copies it again before the call returns). */
 static __thread uint8_t *tls_scratch;
 static __thread size_t tls_scratch_len;
@@ -64,6 +69,11 @@ static void detach_at_exit(void *unused) {
     if (tls_env != NULL && tls_body != NULL) {
         (*tls_env)->DeleteGlobalRef(tls_env, tls_body);
         tls_body = NULL;
+    }
+    if (tls_env != NULL && tls_input != NULL) {
+        (*tls_env)->DeleteGlobalRef(tls_env, tls_input);
+        tls_input = NULL;
+        tls_input_len = 0;
     }
     if (g_vm != NULL) {
         (*g_vm)->DetachCurrentThread(g_vm);
@@ -306,9 +316,76 @@ static jobject body_buffer(JNIEnv *env, const uint8_t *data, size_t len, int *lo
     return tls_body;
 }
 
+/* What octo holds as a service's user_data: the Service (a global reference) and whether it answers
+ * inline from a byte[] (Service.dispatchArray) rather than from a direct buffer (Service.dispatch). */
+typedef struct {
+    jobject service;
+    int inline_array;
+} service_ref;
+
+/* Bodies up to this size go to inline services in this thread's reused byte[]; larger ones take
+ * the direct buffer (no array of that size is kept per thread). */
+#define INLINE_ARRAY_MAX (1 << 20)
+
+/* This thread's input array with room for `len` bytes (grown once in a while), or NULL with an
+ * exception pending. */
+static jbyteArray input_array(JNIEnv *env, jsize len) {
+    if (tls_input != NULL && len <= tls_input_len) {
+        return tls_input;
+    }
+    jsize want = len < 4096 ? 4096 : len;
+    if (tls_input_len > 0 && want < tls_input_len * 2 && (size_t)tls_input_len * 2 <= INLINE_ARRAY_MAX) {
+        want = tls_input_len * 2;
+    }
+    jbyteArray local = (*env)->NewByteArray(env, want);
+    if (local == NULL) {
+        return NULL;
+    }
+    jbyteArray global = (jbyteArray)(*env)->NewGlobalRef(env, local);
+    (*env)->DeleteLocalRef(env, local);
+    if (global == NULL) {
+        return NULL;
+    }
+    if (tls_input != NULL) {
+        (*env)->DeleteGlobalRef(env, tls_input);
+    }
+    tls_input = global;
+    tls_input_len = want;
+    return global;
+}
+
+/* An inline service's call: the body copied into this thread's byte[], one upcall
+ * (Service.dispatchArray) with five arguments and no buffer to re-point. */
+static void on_call_array(JNIEnv *env, jobject service, const octo_request_info *info, octo_responder *responder) {
+    jsize len = (jsize)info->body_len;
+    jbyteArray input = input_array(env, len);
+    if (input == NULL) {
+        (*env)->ExceptionClear(env);
+        answer_unhandled(responder, "the JVM could not hold the request body");
+        return;
+    }
+    if (len > 0) {
+        (*env)->SetByteArrayRegion(env, input, 0, len, (const jbyte *)info->body);
+    }
+    jint flags = (info->one_way ? 1 : 0) | (info->framing == OCTO_FRAMING_THRIFT ? 2 : 0) | (jint)(info->shard << 8);
+    jvalue args[5];
+    args[0].j = addr(responder);
+    args[1].l = input;
+    args[2].i = len;
+    args[3].i = (jint)info->thrift_seqid;
+    args[4].i = flags;
+    (*env)->CallVoidMethodA(env, service, g_dispatch_array, args);
+    if ((*env)->ExceptionCheck(env)) {
+        /* As in on_call: an Error on the way; the responder may be Java's by now. */
+        (*env)->ExceptionClear(env);
+    }
+}
+
 /* octo_handler_fn: one call, on a shard thread. One upcall into Java (Service.dispatch) with
- * everything it needs; the body crosses as a direct ByteBuffer over octo's memory. */
+ * everything it needs; the body crosses as a direct ByteBuffer over octo's memory (or, for an
+ * inline service, in this thread's byte[]: on_call_array). */
 static void on_call(void *user_data, const octo_request *request, octo_responder *responder) {
+    const service_ref *ref = (const service_ref *)user_data;
     octo_request_info info;
     if (octo_request_get_info(request, &info) != OCTO_STATUS_OK) {
         answer_unhandled(responder, octo_last_error());
@@ -323,6 +400,10 @@ static void on_call(void *user_data, const octo_request *request, octo_responder
             answer_unhandled(responder, "the JVM could not attach this shard thread");
             return;
         }
+    }
+    if (ref->inline_array && info.body_len <= INLINE_ARRAY_MAX) {
+        on_call_array(env, ref->service, &info, responder);
+        return;
     }
     int local = 0;
     jobject body = body_buffer(env, info.body, info.body_len, &local);
@@ -342,7 +423,7 @@ static void on_call(void *user_data, const octo_request *request, octo_responder
     args[5].i = (jint)info.timeout_ms;
     args[6].i = args_offset;
     args[7].i = flags;
-    (*env)->CallBooleanMethodA(env, (jobject)user_data, g_dispatch, args);
+    (*env)->CallBooleanMethodA(env, ref->service, g_dispatch, args);
     if ((*env)->ExceptionCheck(env)) {
         /* Service.dispatch catches every Throwable once it owns the responder; an exception here
          * is an Error thrown on the way (e.g. out of memory). The responder may be Java's by now,
@@ -356,10 +437,12 @@ static void on_call(void *user_data, const octo_request *request, octo_responder
 
 /* octo_finalizer_fn: the service can no longer be called; drop the handler's global reference. */
 static void on_service_finalized(void *user_data) {
+    service_ref *ref = (service_ref *)user_data;
     JNIEnv *env = thread_env("octo-finalizer", 0);
     if (env != NULL) {
-        (*env)->DeleteGlobalRef(env, (jobject)user_data);
+        (*env)->DeleteGlobalRef(env, ref->service);
     }
+    free(ref);
 }
 
 static jlong n_server_new(JNIEnv *env, jclass c, jlong engine, jstring address) {
@@ -373,7 +456,8 @@ static jlong n_server_new(JNIEnv *env, jclass c, jlong engine, jstring address) 
     return failed(env, st) ? 0 : addr(server);
 }
 
-static void n_server_add_service(JNIEnv *env, jclass c, jlong server, jstring name, jobject service) {
+static void n_server_add_service(JNIEnv *env, jclass c, jlong server, jstring name, jobject service,
+                                 jboolean inline_array) {
     if (service == NULL) {
         throw_status(env, OCTO_STATUS_INVALID_ARGUMENT, "service is null");
         return;
@@ -382,15 +466,24 @@ static void n_server_add_service(JNIEnv *env, jclass c, jlong server, jstring na
     if (n == NULL) {
         return;
     }
-    jobject ref = (*env)->NewGlobalRef(env, service);
+    service_ref *ref = malloc(sizeof *ref);
     if (ref == NULL) {
+        free(n);
+        throw_status(env, OCTO_STATUS_INVALID_ARGUMENT, "out of memory");
+        return;
+    }
+    ref->inline_array = inline_array == JNI_TRUE;
+    ref->service = (*env)->NewGlobalRef(env, service);
+    if (ref->service == NULL) {
+        free(ref);
         free(n);
         return;
     }
     octo_status st = octo_server_add_service(ptr(server), n, on_call, ref, on_service_finalized);
     free(n);
     if (st != OCTO_STATUS_OK) {
-        (*env)->DeleteGlobalRef(env, ref); /* octo keeps nothing on failure */
+        (*env)->DeleteGlobalRef(env, ref->service); /* octo keeps nothing on failure */
+        free(ref);
         failed(env, st);
     }
 }
@@ -571,6 +664,41 @@ static jint n_responder_reply_array(JNIEnv *env, jclass c, jlong responder, jint
         }
         st = octo_responder_reply(r, (uint32_t)status, data + offset, (size_t)length);
         (*env)->ReleasePrimitiveArrayCritical(env, body, data, JNI_ABORT);
+    }
+    octo_responder_free(r);
+    return (jint)st;
+}
+
+/* The context of write_array: a Java array region to copy into the connection's output. */
+typedef struct {
+    JNIEnv *env;
+    jbyteArray array;
+    jint offset;
+} array_region;
+
+/* octo_write_fn: copies the region straight from the Java array into octo's output (one copy, no
+ * critical region). An out-of-bounds region copies nothing and reports more than `capacity`, so
+ * octo sends no uninitialized bytes (it answers with an empty body); the exception stays pending
+ * for the caller. */
+static size_t write_array(void *context, uint8_t *out, size_t capacity) {
+    array_region *r = context;
+    (*r->env)->GetByteArrayRegion(r->env, r->array, r->offset, (jsize)capacity, (jbyte *)out);
+    return (*r->env)->ExceptionCheck(r->env) ? capacity + 1 : capacity;
+}
+
+/* The inline path's answer: the region of `body` (bounds checked by the caller, InlineCall.reply;
+ * a wrong region is still caught by write_array) written straight into the connection's output,
+ * then the responder freed. */
+static jint n_responder_reply_inline(JNIEnv *env, jclass c, jlong responder, jint status, jbyteArray body,
+                                     jint offset, jint length) {
+    octo_responder *r = ptr(responder);
+    octo_status st;
+    if (body == NULL || offset < 0 || length < 0) {
+        octo_responder_error(r, OCTO_STATUS_RUNTIME_EXCEPTION, "the reply body was out of its array's bounds");
+        st = OCTO_STATUS_INVALID_ARGUMENT;
+    } else {
+        array_region region = {env, body, offset};
+        st = octo_responder_reply_with(r, (uint32_t)status, (size_t)length, write_array, &region);
     }
     octo_responder_free(r);
     return (jint)st;
@@ -800,7 +928,7 @@ static const JNINativeMethod k_natives[] = {
     NATIVE("engineShardCount", "(J)I", n_engine_shard_count),
     NATIVE("engineFree", "(J)V", n_engine_free),
     NATIVE("serverNew", "(JLjava/lang/String;)J", n_server_new),
-    NATIVE("serverAddService", "(JLjava/lang/String;Lcom/meituan/octo/Service;)V", n_server_add_service),
+    NATIVE("serverAddService", "(JLjava/lang/String;Lcom/meituan/octo/Service;Z)V", n_server_add_service),
     NATIVE("serverSetDefaultService", "(JLjava/lang/String;)V", n_server_set_default_service),
     NATIVE("serverStart", "(J)V", n_server_start),
     NATIVE("serverPort", "(J)I", n_server_port),
@@ -812,6 +940,7 @@ static const JNINativeMethod k_natives[] = {
     NATIVE("requestBodyRetain", "(J)J", n_request_body_retain),
     NATIVE("responderReply", "(JILjava/nio/ByteBuffer;II)I", n_responder_reply),
     NATIVE("responderReplyArray", "(JI[BII)I", n_responder_reply_array),
+    NATIVE("responderReplyInline", "(JI[BII)I", n_responder_reply_inline),
     NATIVE("responderError", "(JILjava/lang/String;)I", n_responder_error),
     NATIVE("responderFree", "(J)V", n_responder_free),
     NATIVE("clientNew", "(JLjava/lang/String;[Ljava/lang/String;IIILjava/lang/String;)J", n_client_new),
@@ -861,9 +990,10 @@ EXPORT jint JNI_OnLoad(JavaVM *vm, void *reserved) {
     g_exception_new = (*env)->GetMethodID(env, g_octo_exception, "<init>", "(ILjava/lang/String;)V");
     g_utf8 = (*env)->GetStaticMethodID(env, g_native, "utf8", "([B)Ljava/lang/String;");
     g_dispatch = (*env)->GetMethodID(env, g_service, "dispatch", "(JJLjava/nio/ByteBuffer;JIIII)Z");
+    g_dispatch_array = (*env)->GetMethodID(env, g_service, "dispatchArray", "(J[BIII)V");
     g_call_done = (*env)->GetMethodID(env, g_pending_call, "done", "(I[BLjava/lang/String;)V");
     g_shard_enter = (*env)->GetStaticMethodID(env, g_shard_threads, "enter", "()V");
-    if (g_exception_new == NULL || g_utf8 == NULL || g_dispatch == NULL || g_call_done == NULL ||
+    if (g_exception_new == NULL || g_utf8 == NULL || g_dispatch == NULL || g_dispatch_array == NULL || g_call_done == NULL ||
         g_shard_enter == NULL) {
         return JNI_ERR;
     }

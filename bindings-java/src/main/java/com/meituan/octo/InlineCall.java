@@ -11,7 +11,11 @@ public final class InlineCall {
     private static final ThreadLocal<InlineCall> CURRENT = ThreadLocal.withInitial(InlineCall::new);
 
     private long responder;
+    /** The body: in {@code array} (its first {@code length} bytes), or else in {@code body}. */
     private ByteBuffer body;
+    private byte[] array;
+    private int length;
+    private boolean lent;
     private int thriftSeqid;
     private int flags;
 
@@ -22,6 +26,22 @@ public final class InlineCall {
         InlineCall c = CURRENT.get();
         c.responder = responder;
         c.body = body;
+        c.array = null;
+        c.length = body.remaining();
+        c.lent = true;
+        c.thriftSeqid = thriftSeqid;
+        c.flags = flags;
+        return c;
+    }
+
+    /** As above, with the body in the first {@code length} bytes of {@code array}. */
+    static InlineCall lend(long responder, byte[] array, int length, int thriftSeqid, int flags) {
+        InlineCall c = CURRENT.get();
+        c.responder = responder;
+        c.body = null;
+        c.array = array;
+        c.length = length;
+        c.lent = true;
         c.thriftSeqid = thriftSeqid;
         c.flags = flags;
         return c;
@@ -32,18 +52,35 @@ public final class InlineCall {
         long r = responder;
         responder = 0;
         body = null;
+        array = null;
+        lent = false;
         return r;
     }
 
     /** The length of the body (the whole Thrift message). */
     public int bodyLength() {
-        return live().remaining();
+        live();
+        return length;
     }
 
     /** Copies the body (the whole Thrift message) into {@code dst} at 0; it must have room. */
     public void copyBody(byte[] dst) {
-        ByteBuffer b = live();
-        b.get(b.position(), dst, 0, b.remaining());
+        live();
+        if (array != null) {
+            System.arraycopy(array, 0, dst, 0, length);
+        } else {
+            body.get(body.position(), dst, 0, length);
+        }
+    }
+
+    /**
+     * The array holding the body in its first {@link #bodyLength()} bytes, if the body was
+     * delivered in one (then no copy is needed to read it), else null. Lent like the call: the
+     * shard thread reuses it for its next call, so never keep it nor write into it.
+     */
+    public byte[] bodyArray() {
+        live();
+        return array;
     }
 
     /** The seqid in the Thrift message header. */
@@ -73,7 +110,7 @@ public final class InlineCall {
         if (offset < 0 || length < 0 || offset > body.length - length) {
             throw new OctoException(Status.INVALID_ARGUMENT, "the reply is out of its array's bounds");
         }
-        check(Native.responderReplyArray(take(), status.code(), body, offset, length));
+        check(Native.responderReplyInline(take(), status.code(), body, offset, length));
     }
 
     /** Answers with an error: a wire {@code status} (1..9) and {@code message}. */
@@ -89,19 +126,17 @@ public final class InlineCall {
         return responder == 0;
     }
 
-    private ByteBuffer live() {
-        ByteBuffer b = body;
-        if (b == null) {
+    private void live() {
+        if (!lent) {
             throw new IllegalStateException("the call is valid only while its handler runs");
         }
-        return b;
     }
 
     private long take() {
         long r = responder;
         if (r == 0) {
-            throw new OctoException(body == null ? Status.CLOSED : Status.ALREADY_ANSWERED,
-                    body == null ? "the call is valid only while its handler runs" : "the call was answered already");
+            throw new OctoException(lent ? Status.ALREADY_ANSWERED : Status.CLOSED,
+                    lent ? "the call was answered already" : "the call is valid only while its handler runs");
         }
         responder = 0;
         return r;

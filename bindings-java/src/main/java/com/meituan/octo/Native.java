@@ -38,7 +38,8 @@ final class Native {
     // Servers.
     static native long serverNew(long engine, String address);
 
-    static native void serverAddService(long server, String name, Service service);
+    /** {@code inlineArray}: calls go to {@link Service#dispatchArray} with the body in a byte[]. */
+    static native void serverAddService(long server, String name, Service service, boolean inlineArray);
 
     static native void serverSetDefaultService(long server, String name);
 
@@ -65,6 +66,9 @@ final class Native {
     static native int responderReply(long responder, int status, ByteBuffer body, int position, int length);
 
     static native int responderReplyArray(long responder, int status, byte[] body, int offset, int length);
+
+    /** Answers and frees, copying the region (checked by the caller) straight into the output. */
+    static native int responderReplyInline(long responder, int status, byte[] body, int offset, int length);
 
     static native int responderError(long responder, int status, String message);
 

@@ -76,7 +76,8 @@ public final class OctoServer implements AutoCloseable {
         }
         try {
             for (Map.Entry<String, OctoHandler> svc : b.services.entrySet()) {
-                Native.serverAddService(s, svc.getKey(), new Service(svc.getKey(), svc.getValue()));
+                Service service = new Service(svc.getKey(), svc.getValue());
+                Native.serverAddService(s, svc.getKey(), service, service.inlineArray());
             }
             if (b.defaultService != null) {
                 Native.serverSetDefaultService(s, b.defaultService);

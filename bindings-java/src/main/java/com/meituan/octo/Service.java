@@ -25,6 +25,26 @@ final class Service {
         return name;
     }
 
+    /** True if the glue should call {@link #dispatchArray} (the body copied into a byte[]). */
+    boolean inlineArray() {
+        return inline != null;
+    }
+
+    /**
+     * Called by the glue for one call of an inline service, on a shard thread: the body is the
+     * first {@code length} bytes of {@code body}, the thread's reused array. Owns the responder.
+     */
+    void dispatchArray(long responder, byte[] body, int length, int thriftSeqid, int flags) {
+        InlineCall call = InlineCall.lend(responder, body, length, thriftSeqid, flags);
+        Throwable failure = null;
+        try {
+            inline.handleInline(call);
+        } catch (Throwable t) {
+            failure = t;
+        }
+        finish(call, failure);
+    }
+
     /**
      * Called by the glue for one call, on a shard thread. Returns true once it owns
      * {@code responder} (it then answers or frees it exactly once); false or an exception tells the
@@ -62,6 +82,11 @@ final class Service {
         } catch (Throwable t) {
             failure = t;
         }
+        finish(call, failure);
+    }
+
+    /** Ends an inline call's loan; answers it if the handler did not. */
+    private static void finish(InlineCall call, Throwable failure) {
         long unanswered = call.end();
         if (unanswered != 0) {
             Responder.fail(unanswered, failure != null ? failure

@@ -6,9 +6,11 @@ import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import org.apache.thrift.TConfiguration;
 import org.apache.thrift.TException;
 import org.apache.thrift.protocol.TBinaryProtocol;
+import org.apache.thrift.protocol.TMessage;
 import org.apache.thrift.protocol.TProtocolException;
 import org.apache.thrift.transport.TTransport;
 import org.apache.thrift.transport.TTransportException;
@@ -33,12 +35,14 @@ final class ArrayCodec {
     private static final VarHandle I64 = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.BIG_ENDIAN);
 
     private final int initial;
+    /** The input array of this codec (the transport may read a lent one instead). */
+    private byte[] own;
     final Transport transport = new Transport();
     final Protocol protocol = new Protocol(transport);
 
     ArrayCodec(int initial) {
         this.initial = initial;
-        transport.in = new byte[initial];
+        own = transport.in = new byte[initial];
         transport.out = new byte[initial];
     }
 
@@ -48,16 +52,28 @@ final class ArrayCodec {
         message.get(message.position(), start(n), 0, n);
     }
 
-    /** Starts a call lent inline: its message is copied into the input array. */
+    /**
+     * Starts a call lent inline: its message is read where it is if it came in an array (the
+     * output array is still this codec's own), else copied into the input array.
+     */
     void load(InlineCall call) {
-        call.copyBody(start(call.bodyLength()));
+        int n = call.bodyLength();
+        byte[] lent = call.bodyArray();
+        if (lent == null) {
+            call.copyBody(start(n));
+            return;
+        }
+        start(0);
+        transport.in = lent;
+        transport.inEnd = n;
     }
 
     /** Readies the arrays for a message of {@code n} bytes; returns the input array to fill. */
     private byte[] start(int n) {
         Transport t = transport;
+        t.in = own;
         if (n > t.in.length || t.in.length > KEEP_AT_MOST) {
-            t.in = new byte[Math.max(n, initial)];
+            t.in = own = new byte[Math.max(n, initial)];
         }
         t.inPos = 0;
         t.inEnd = n;
@@ -177,9 +193,22 @@ final class ArrayCodec {
         }
     }
 
-    /** TBinaryProtocol (strict writes, lenient reads, as {@code new TBinaryProtocol(t)}) over the arrays. */
+    /**
+     * TBinaryProtocol (strict writes, lenient reads, as {@code new TBinaryProtocol(t)}) over the
+     * arrays. Method names are decoded once: the message header's name is looked up among the
+     * last few names read (compared byte by byte) and the same String returned, so the processor's
+     * map lookup hashes nothing new; a String written again (the same object, e.g. the method
+     * name constant a generated processor writes) reuses its encoded bytes.
+     */
     static final class Protocol extends TBinaryProtocol {
+        private static final int NAMES = 8;
+        private static final int SHORT = 64;
         private final Transport t;
+        private final byte[][] nameBytes = new byte[NAMES][];
+        private final String[] names = new String[NAMES];
+        private int nextName;
+        private String lastWritten;
+        private byte[] lastWrittenBytes;
 
         Protocol(Transport t) {
             super(t);
@@ -217,10 +246,78 @@ final class ArrayCodec {
 
         @Override
         public void writeString(String str) {
-            byte[] bytes = str.getBytes(StandardCharsets.UTF_8);
-            int at = t.reserve(4 + bytes.length);
-            I32.set(t.out, at, bytes.length);
-            System.arraycopy(bytes, 0, t.out, at + 4, bytes.length);
+            byte[] bytes;
+            if (str == lastWritten) {
+                bytes = lastWrittenBytes;
+            } else {
+                bytes = str.getBytes(StandardCharsets.UTF_8);
+                if (bytes.length <= SHORT) {
+                    lastWritten = str;
+                    lastWrittenBytes = bytes;
+                }
+            }
+            int n = bytes.length;
+            int at = t.reserve(4 + n);
+            byte[] out = t.out;
+            I32.set(out, at, n);
+            if (n <= SHORT) {
+                for (int i = 0; i < n; i++) { // short: no call into the copy routine
+                    out[at + 4 + i] = bytes[i];
+                }
+            } else {
+                System.arraycopy(bytes, 0, out, at + 4, n);
+            }
+        }
+
+        @Override
+        public TMessage readMessageBegin() throws TException {
+            int size = readI32();
+            if (size < 0) {
+                if ((size & VERSION_MASK) != VERSION_1) {
+                    throw new TProtocolException(TProtocolException.BAD_VERSION, "Bad version in readMessageBegin");
+                }
+                String name = readName(readI32());
+                return new TMessage(name, (byte) (size & 0xff), readI32());
+            }
+            if (strictRead_) {
+                throw new TProtocolException(TProtocolException.BAD_VERSION,
+                        "Missing version in readMessageBegin, old client?");
+            }
+            String name = readName(size);
+            return new TMessage(name, readByte(), readI32());
+        }
+
+        /** A method name of {@code size} bytes: one of the last few decoded, or decoded now. */
+        private String readName(int size) throws TException {
+            if (size < 0) {
+                throw new TProtocolException(TProtocolException.NEGATIVE_SIZE, "Negative length: " + size);
+            }
+            int at = t.take(size);
+            byte[] in = t.in;
+            if (size > SHORT) {
+                return new String(in, at, size, StandardCharsets.UTF_8);
+            }
+            for (int k = 0; k < NAMES; k++) {
+                byte[] b = nameBytes[k];
+                if (b != null && b.length == size && same(in, at, b)) {
+                    return names[k];
+                }
+            }
+            String name = new String(in, at, size, StandardCharsets.UTF_8);
+            int k = nextName;
+            nextName = (k + 1) % NAMES;
+            nameBytes[k] = Arrays.copyOfRange(in, at, at + size);
+            names[k] = name;
+            return name;
+        }
+
+        private static boolean same(byte[] in, int at, byte[] b) {
+            for (int i = 0; i < b.length; i++) {
+                if (in[at + i] != b[i]) {
+                    return false;
+                }
+            }
+            return true;
         }
 
         @Override

@@ -2,6 +2,7 @@ package com.meituan.octo.thrift;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.nio.ByteBuffer;
@@ -16,6 +17,7 @@ import org.apache.thrift.TException;
 import org.apache.thrift.protocol.TBinaryProtocol;
 import org.apache.thrift.protocol.TMessage;
 import org.apache.thrift.protocol.TMessageType;
+import org.apache.thrift.protocol.TProtocolException;
 import org.apache.thrift.transport.TMemoryBuffer;
 import org.junit.jupiter.api.Test;
 
@@ -66,6 +68,50 @@ class ArrayCodecTest {
         c.protocol.getTransport().write(data, 0, 3);
         c.protocol.getTransport().write(data, 3, 97);
         assertArrayEquals(data, Arrays.copyOf(c.output(), c.written()));
+    }
+
+    @Test
+    void messageHeadersStrictAndOldReadAsTheLibraryReadsThem() throws Exception {
+        ArrayCodec c = new ArrayCodec(16);
+        String[] names = {"echo", "greet", "echo", "a", "", "ünïcødé", "x".repeat(100), "echo", "b", "c", "d", "e"};
+        for (boolean strict : new boolean[] {true, false}) {
+            TMemoryBuffer m = new TMemoryBuffer(64);
+            TBinaryProtocol p = new TBinaryProtocol(m, false, strict);
+            for (int i = 0; i < names.length; i++) {
+                p.writeMessageBegin(new TMessage(names[i], TMessageType.CALL, i));
+            }
+            c.load(ByteBuffer.wrap(Arrays.copyOf(m.getArray(), m.length())));
+            TMessage first = null;
+            for (int i = 0; i < names.length; i++) {
+                TMessage read = c.protocol.readMessageBegin();
+                assertEquals(new TMessage(names[i], TMessageType.CALL, i), read);
+                if (i == 0) {
+                    first = read;
+                } else if (i == 2) {
+                    assertSame(first.name, read.name, "a name read again is the same String");
+                }
+            }
+        }
+        c.load(ByteBuffer.wrap(new byte[] {(byte) 0x80, 0x02, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}));
+        assertThrows(TProtocolException.class, c.protocol::readMessageBegin, "a bad version");
+    }
+
+    @Test
+    void aStringWrittenAgainIsEncodedAgainWhenItIsAnotherString() throws Exception {
+        ArrayCodec c = new ArrayCodec(16);
+        c.load(ByteBuffer.allocate(0));
+        String a = "name";
+        c.protocol.writeString(a);
+        c.protocol.writeString(a);
+        c.protocol.writeString(new String("nom"));
+        c.protocol.writeString("ü".repeat(40));
+        c.protocol.writeString("ü".repeat(40));
+        TMemoryBuffer m = new TMemoryBuffer(64);
+        TBinaryProtocol p = new TBinaryProtocol(m);
+        for (String x : new String[] {"name", "name", "nom", "ü".repeat(40), "ü".repeat(40)}) {
+            p.writeString(x);
+        }
+        assertArrayEquals(Arrays.copyOf(m.getArray(), m.length()), Arrays.copyOf(c.output(), c.written()));
     }
 
     @Test
