@@ -20,10 +20,11 @@ import org.apache.thrift.protocol.TType;
  * An octo service that runs an Apache Thrift generated {@link TProcessor} (e.g.
  * {@code new Echo.Processor<>(impl)}), unchanged, over TBinaryProtocol.
  *
- * <p>The request is copied once from octo's native buffer into a per-thread array, and the reply is
- * written into another per-thread array, both reused from call to call; the protocol is
- * TBinaryProtocol reading and writing those arrays in place ({@link ArrayCodec}). The reply is
- * copied once into the connection's output. The answer's OCTO status
+ * <p>The request is copied once from octo's native buffer into a per-thread array (on the shard
+ * thread the glue copies it into that thread's array before the upcall: {@link InlineHandler}), and
+ * the reply is written into another per-thread array, both reused from call to call; the protocol
+ * is TBinaryProtocol reading and writing those arrays in place ({@link ArrayCodec}). The reply is
+ * copied once, straight from that array into the connection's output. The answer's OCTO status
  * follows what the processor wrote: 0 for a result, 1 (ApplicationException) for a declared
  * exception in the result struct, 8 (ServiceException) for an unknown method, 5
  * (ProtocolException) for malformed arguments and 2 (RuntimeException) for anything else the
