@@ -1,15 +1,12 @@
 //! One client connection on a shard: writes requests, matches answers to calls by sequence id,
-//! fails calls whose deadline passes, and proves the peer alive with heartbeats.
+//! fires each call's deadline on the shard's timer, and proves the peer alive with heartbeats.
 //!
-//! Deadlines: with one timeout per client, calls on a connection fall due in the order they were
-//! sent. Such calls join a FIFO of (deadline, sequence id) watched by a single timer armed for
-//! its head; an answered call leaves its entry behind, removed lazily (when it reaches the head,
-//! or when stale entries outnumber the live ones). So a call costs no timer of its own, only a
-//! push and a pop. A call whose deadline is earlier than the last one queued (its own timeout or
-//! deadline) gets a timer of its own on the shard.
+//! (A per-connection FIFO of deadlines watched by one timer was tried in place of a timer per
+//! call, and measured no cheaper: with one timeout per client the deadlines come in order, and
+//! the shard's timer heap takes an in-order deadline in O(1).)
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -32,11 +29,6 @@ use super::{ClientConfig, ClientEvent};
 const HEARTBEAT_IDLE: u64 = u64::MAX;
 /// Timer token: the outstanding heartbeat's deadline.
 const HEARTBEAT_DEADLINE: u64 = u64::MAX - 1;
-/// Timer token: the head of the deadline FIFO is due. (Other tokens are sequence-id keys, which
-/// stay below 2^63.)
-const DEADLINES: u64 = u64::MAX - 2;
-/// Stale FIFO entries tolerated beyond twice the live ones before the FIFO is compacted.
-const FIFO_SLACK: usize = 64;
 
 /// A call handed to a connection (or waiting for one).
 pub(crate) struct Outgoing {
@@ -57,8 +49,7 @@ impl Outgoing {
 
 struct Pending {
     done: Completion,
-    /// The call's own timer, if its deadline is not in the FIFO.
-    timer: Option<TimerId>,
+    timer: TimerId,
     /// When the call was sent, for the timeout's message.
     sent: Instant,
     deadline: Instant,
@@ -95,11 +86,6 @@ pub(crate) struct ClientConn {
     /// Request frame templates for calls and one-way calls (OCTO without compression/checksum).
     templates: [Option<wire::RequestTemplate>; 2],
     pending: SeqMap<Pending>,
-    /// (deadline, key) of calls in flight in deadline order, stale entries included.
-    deadlines: VecDeque<(Instant, u64)>,
-    /// The timer watching the head of `deadlines`: it fires at or before the head's deadline
-    /// (`None` only while the FIFO is empty).
-    deadline_timer: Option<TimerId>,
     heartbeat: Option<(u64, TimerId)>,
     idle_timer: Option<TimerId>,
     last_recv: Instant,
@@ -133,8 +119,6 @@ impl ClientConn {
             decoder: FrameDecoder::new(max),
             templates,
             pending: SeqMap::default(),
-            deadlines: VecDeque::new(),
-            deadline_timer: None,
             heartbeat: None,
             idle_timer: None,
             last_recv: Instant::now(),
@@ -222,31 +206,16 @@ impl ClientConn {
         }
         if let Some(done) = call.done {
             let key = self.key(sequence_id);
-            let deadline = call.deadline;
-            let in_order = self
-                .deadlines
-                .back()
-                .map_or(true, |&(last, _)| last <= deadline);
-            let timer = if in_order {
-                self.deadlines.push_back((deadline, key));
-                if self.deadline_timer.is_none() {
-                    self.deadline_timer = Some(io.set_timer(deadline, DEADLINES));
-                }
-                None
-            } else {
-                Some(io.set_timer(deadline, key))
-            };
+            let timer = io.set_timer(call.deadline, key);
             let pending = Pending {
                 done,
                 timer,
                 sent: now,
-                deadline,
+                deadline: call.deadline,
             };
             if let Some(old) = self.pending.insert(key, pending) {
                 // Only after 2^32 calls on one plain-Thrift connection while one stays in flight.
-                if let Some(t) = old.timer {
-                    io.cancel_timer(t);
-                }
+                io.cancel_timer(old.timer);
                 old.done.complete_on(
                     io.shard(),
                     Err(CallError::new(
@@ -258,53 +227,6 @@ impl ClientConn {
             }
         }
         Ok(())
-    }
-
-    /// True if the FIFO entry `(deadline, key)` still stands for a call in flight (the call was
-    /// not answered, and the key was not reused by a later call).
-    fn is_live(&self, deadline: Instant, key: u64) -> bool {
-        self.pending
-            .get(&key)
-            .is_some_and(|p| p.timer.is_none() && p.deadline == deadline)
-    }
-
-    /// Drops stale entries from the head of the FIFO, and compacts it when stale entries (of
-    /// calls answered out of order) pile up behind a live head.
-    fn trim_deadlines(&mut self) {
-        while let Some(&(d, k)) = self.deadlines.front() {
-            if self.is_live(d, k) {
-                break;
-            }
-            self.deadlines.pop_front();
-        }
-        if self.deadlines.len() > 2 * self.pending.len() + FIFO_SLACK {
-            let mut fifo = std::mem::take(&mut self.deadlines);
-            fifo.retain(|&(d, k)| self.is_live(d, k));
-            self.deadlines = fifo;
-        }
-    }
-
-    /// The FIFO's timer fired: fails the calls that are due, then watches the next head.
-    fn on_deadlines(&mut self, io: &mut ConnIo<'_>) {
-        self.deadline_timer = None;
-        let now = io.now();
-        while let Some(&(d, k)) = self.deadlines.front() {
-            if d > now {
-                break;
-            }
-            self.deadlines.pop_front();
-            if self.is_live(d, k) {
-                if let Some(p) = self.pending.remove(&k) {
-                    let waited = now.saturating_duration_since(p.sent);
-                    p.done
-                        .complete_on(io.shard(), Err(CallError::timeout(waited)));
-                }
-            }
-        }
-        self.trim_deadlines();
-        if let Some(&(d, _)) = self.deadlines.front() {
-            self.deadline_timer = Some(io.set_timer(d, DEADLINES));
-        }
     }
 
     fn arm_idle(&mut self, io: &mut ConnIo<'_>, at: Instant) {
@@ -425,10 +347,7 @@ impl ClientConn {
         };
         // An answer nobody waits for any more (its call timed out) is dropped.
         if let Some(p) = self.pending.remove(&key) {
-            if let Some(t) = p.timer {
-                io.cancel_timer(t);
-            }
-            self.trim_deadlines();
+            io.cancel_timer(p.timer);
             p.done.complete_on(io.shard(), result);
         }
         Ok(())
@@ -508,7 +427,6 @@ impl Connection for ClientConn {
     fn on_timer(&mut self, io: &mut ConnIo<'_>, token: u64) {
         match token {
             HEARTBEAT_IDLE => self.on_idle_check(io),
-            DEADLINES => self.on_deadlines(io),
             HEARTBEAT_DEADLINE => {
                 self.heartbeat = None;
                 let timeout = self.config.heartbeat.map(|h| h.timeout).unwrap_or_default();
@@ -521,13 +439,11 @@ impl Connection for ClientConn {
                 );
             }
             key => {
-                // A call with a timer of its own (one in the FIFO has no timer to fire).
-                if self.pending.get(&key).is_some_and(|p| p.timer.is_some()) {
-                    if let Some(p) = self.pending.remove(&key) {
-                        let waited = io.now().saturating_duration_since(p.sent);
-                        p.done
-                            .complete_on(io.shard(), Err(CallError::timeout(waited)));
-                    }
+                if let Some(p) = self.pending.remove(&key) {
+                    let waited = io.now().saturating_duration_since(p.sent);
+                    let _ = p.deadline;
+                    p.done
+                        .complete_on(io.shard(), Err(CallError::timeout(waited)));
                 }
             }
         }
@@ -557,13 +473,9 @@ impl Connection for ClientConn {
             }
         };
         let pending: Vec<Pending> = self.pending.drain().map(|(_, p)| p).collect();
-        for t in pending.iter().filter_map(|p| p.timer) {
-            shard.cancel_timer(t);
+        for p in &pending {
+            shard.cancel_timer(p.timer);
         }
-        if let Some(t) = self.deadline_timer.take() {
-            shard.cancel_timer(t);
-        }
-        self.deadlines.clear();
         let was_open = self.open;
         self.open = false;
         if was_open {
