@@ -141,6 +141,47 @@ fn split_decode_and_respond_allocate_nothing_once_the_buffer_is_shared() {
     assert_eq!(usage, Usage::default());
 }
 
+/// One request through the server's borrowed path (a frame of a run taken off the read buffer).
+fn serve_borrowed(frame: &[u8], out: &mut BytesMut) -> usize {
+    let f = decode_octo_ref(frame, DEFAULT_MAX_FRAME_SIZE).unwrap();
+    let h = f.header_ref().unwrap();
+    let req = h.request_info.unwrap();
+    assert_eq!(req.service_name, "com.meituan.dorado.test.thrift.api.Echo");
+    let body = f.thrift_body().unwrap();
+    let m = peek_message(body).unwrap();
+    echo::check_call(m.name, m.kind).unwrap();
+    let msg = echo::decode_args(&body[m.payload_offset..]).unwrap();
+    let mut w =
+        OctoFrameWriter::begin_response(out, f.version, f.flags, req.sequence_id, Status::Success);
+    echo::encode_reply(w.buf(), m.seqid, msg);
+    w.finish().unwrap()
+}
+
+#[test]
+fn the_borrowed_path_allocates_nothing_once_the_buffer_is_shared() {
+    let mut buf = BytesMut::with_capacity(256 << 10);
+    for seq in 0..100 {
+        buf.put_slice(&request_frame(seq));
+    }
+    let mut out = BytesMut::with_capacity(256 << 10);
+    let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME_SIZE);
+    // The first split turns the buffer into a shared one (bytes allocates its refcount once).
+    let first = buf.split_to(0);
+    drop(first);
+    let (n, usage) = measure(|| {
+        let len = dec.whole_frames(&mut buf).unwrap();
+        let mut run = buf.split_to(len).freeze();
+        let mut n = 0;
+        while let Some((f, len)) = FrameRef::front(&run, Framing::Octo) {
+            n += serve_borrowed(f.bytes(), &mut out);
+            bytes::Buf::advance(&mut run, len);
+        }
+        n
+    });
+    assert!(n > 100 * 1000);
+    assert_eq!(usage, Usage::default());
+}
+
 #[test]
 fn a_connection_read_loop_reuses_its_buffers_without_allocating() {
     let frame = request_frame(1);
