@@ -173,7 +173,7 @@ pub extern "C" fn octo_request_get_info(
     call("octo_request_get_info", || {
         let r = lent(request)?;
         let out = checked_out(out, "out")?;
-        let body = r.body();
+        let body = r.body_slice();
         let args = r.args();
         let info = octo_request_info {
             service: octo_str::of(r.service()),
