@@ -238,6 +238,11 @@ fn chain_call(shard: &mut Shard, mut c: Box<Chain>) {
     });
 }
 
+/// The open loop's shortest sleep. Measured at 367K calls/s over 8 connections, interleaved
+/// (client / server CPU per call, p99): 50 us 2.7 / 2.5 us, 15-23 ms; 100 us 2.4 / 2.2 us,
+/// 9-13 ms; 250 us 1.95 / 1.6 us, 2.2-6.7 ms (both sides saturate less, so calls queue less).
+const PACE_TICK: Duration = Duration::from_micros(250);
+
 /// Issues open-loop calls as they fall due (all calls due by now, each stamped with the time it
 /// was due), then sleeps until the next one is due.
 struct Pacer {
@@ -281,9 +286,11 @@ fn pace(shard: &mut Shard, mut p: Box<Pacer>) {
             l.tally.outstanding.fetch_sub(1, Ordering::Relaxed);
         });
     }
-    // Wake up when the next call is due (at most every 100 us): a coarser tick would add its
-    // own period to every call's latency, counted as it is from the intended send time.
-    let next = at(&p, p.issued).max(now + Duration::from_micros(100));
+    // Wake up when the next call is due, but at most every PACE_TICK: each wake-up sends one
+    // batch per connection, and the server answers each batch with one send, so the tick sets
+    // the batch size and with it both sides' cost per call. Calls sent late by up to a tick count
+    // that lateness in their latency (measured from the intended send time).
+    let next = at(&p, p.issued).max(now + PACE_TICK);
     shard.set_timer(next, move |s| pace(s, p));
 }
 
