@@ -726,3 +726,37 @@ fn answered_calls_leave_the_deadline_queue_and_later_calls_still_time_out() {
     }
     assert_eq!((ok, timed_out), (100, 100));
 }
+
+#[test]
+fn a_call_on_then_callback_still_waiting_when_the_shard_stops_is_dropped_without_running() {
+    let peer = RawPeer::start(silent);
+    let client_engine = engine();
+    let client = Client::builder(SERVICE)
+        .endpoint(peer.addr, Framing::Octo)
+        .heartbeat(None)
+        .timeout(Duration::from_secs(60))
+        .build(client_engine.runtime())
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<&'static str>();
+    let c = client.clone();
+    client_engine
+        .runtime()
+        .shard(0)
+        .post(move |shard| {
+            c.call_on_then(shard, Request::echo(b"never answered"), move |_, _| {
+                let _ = tx.send("ran");
+            });
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    drop(client);
+    client_engine.shutdown();
+    // The callback either ran with the Shutdown error (the client closed first) or was dropped
+    // with the shard: never hangs, never runs twice.
+    match rx.recv_timeout(WAIT) {
+        Ok("ran") => assert!(rx.recv_timeout(Duration::from_millis(100)).is_err()),
+        Ok(other) => panic!("{other}"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {}
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("the callback was neither run nor dropped"),
+    }
+}
