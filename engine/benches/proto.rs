@@ -10,27 +10,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use octo_engine::proto::echo;
 use octo_engine::proto::*;
 
-fn request_frame(seq: i64) -> Vec<u8> {
-    let h = Header {
-        request_info: Some(RequestInfo {
-            service_name: "com.meituan.dorado.test.thrift.api.Echo".into(),
-            sequence_id: seq,
-            call_type: CallType::Reply,
-            timeout_ms: 1000,
-        }),
-        trace_info: Some(TraceInfo {
-            client_appkey: "com.meituan.octo.dorado.client".into(),
-            client_ip: Some("10.4.5.6".into()),
-            ..TraceInfo::default()
-        }),
-        ..Header::default()
-    };
-    let mut body = BytesMut::new();
-    echo::encode_call(&mut body, seq as i32, &[b'x'; 1024]);
-    let mut out = BytesMut::new();
-    encode_octo(&mut out, Flags::default(), &h, &body).unwrap();
-    out.to_vec()
-}
+#[path = "../tests/support/dorado_frames.rs"]
+mod dorado_frames;
+use dorado_frames::request_frame;
 
 /// What the request path hands the handler and the response writer.
 struct Decoded {

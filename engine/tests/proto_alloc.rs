@@ -10,6 +10,10 @@ use bytes::{BufMut, BytesMut};
 use octo_engine::proto::echo;
 use octo_engine::proto::*;
 
+#[path = "support/dorado_frames.rs"]
+mod dorado_frames;
+use dorado_frames::request_frame;
+
 struct Counting;
 
 thread_local! {
@@ -70,29 +74,6 @@ fn measure<T>(f: impl FnOnce() -> T) -> (T, Usage) {
         largest: LARGEST.with(Cell::get),
     };
     (t, u)
-}
-
-/// A 1 KiB Echo request as Dorado sends it (same shape as the golden request_plain_1k).
-fn request_frame(seq: i64) -> Vec<u8> {
-    let h = Header {
-        request_info: Some(RequestInfo {
-            service_name: "com.meituan.dorado.test.thrift.api.Echo".into(),
-            sequence_id: seq,
-            call_type: CallType::Reply,
-            timeout_ms: 1000,
-        }),
-        trace_info: Some(TraceInfo {
-            client_appkey: "com.meituan.octo.dorado.client".into(),
-            client_ip: Some("10.4.5.6".into()),
-            ..TraceInfo::default()
-        }),
-        ..Header::default()
-    };
-    let mut body = BytesMut::new();
-    echo::encode_call(&mut body, seq as i32, &[b'x'; 1024]);
-    let mut out = BytesMut::new();
-    encode_octo(&mut out, Flags::default(), &h, &body).unwrap();
-    out.to_vec()
 }
 
 /// One request through the server hot path; the response is appended to `out`.
