@@ -36,10 +36,11 @@ enum Launch {
     Own(&'static [&'static str]),
     /// A script under bench/peers taking PORT.
     Peer(&'static str),
-    /// A server built outside this crate, run with `--addr --shards --cpus` if it is present:
-    /// the C ABI example (ffi/bench/compare.sh builds it) or the C++ binding's example
-    /// (scripts/test.d/70-cpp.sh builds it; a generated Thrift EchoProcessor on octo).
-    Built(BuiltServer),
+    /// A server built outside this crate, run with `--addr --shards --cpus` and these extra
+    /// arguments if it is present: the C ABI example (the `bench/compare` script builds it) or
+    /// the C++ binding's example (scripts/test.d/70-cpp.sh builds it; a generated Thrift
+    /// EchoProcessor on octo, or with `--handler direct` a hand-written handler).
+    Built(BuiltServer, &'static [&'static str]),
     /// The Java binding's Echo server (`com.meituan.octo.bench.EchoServerMain PORT 1 MODE`) from
     /// `bindings-java/target`, with the Netty peer's heap flags, if that has been built.
     Java(&'static str),
@@ -66,7 +67,7 @@ impl BuiltServer {
 
     fn built_by(self) -> &'static str {
         match self {
-            BuiltServer::CAbi => "ffi/bench/compare.sh",
+            BuiltServer::CAbi => "bench/compare",
             BuiltServer::Cpp => "scripts/test.d/70-cpp.sh",
         }
     }
@@ -105,14 +106,21 @@ const ENTRIES: &[Entry] = &[
     Entry {
         name: "c-abi",
         server: "c-abi",
-        launch: Launch::Built(BuiltServer::CAbi),
+        launch: Launch::Built(BuiltServer::CAbi, &[]),
         proto: Proto::Octo,
         raw_generator: false,
     },
     Entry {
         name: "cpp-thrift",
         server: "cpp-thrift",
-        launch: Launch::Built(BuiltServer::Cpp),
+        launch: Launch::Built(BuiltServer::Cpp, &[]),
+        proto: Proto::Octo,
+        raw_generator: false,
+    },
+    Entry {
+        name: "cpp-direct",
+        server: "cpp-direct",
+        launch: Launch::Built(BuiltServer::Cpp, &["--handler", "direct"]),
         proto: Proto::Octo,
         raw_generator: false,
     },
@@ -228,9 +236,12 @@ fn start(entry: &Entry, cpu: usize) -> Result<ServerProc, String> {
             let port = procs::free_port()?.to_string();
             procs::start(entry.server, cpu, &path.to_string_lossy(), &[port], wait)
         }
-        Launch::Built(built) => {
+        Launch::Built(built, extra) => {
             let path = built.path();
-            let args = ["--addr", "127.0.0.1:0", "--shards", "1", "--cpus", &c].map(String::from);
+            let mut args = ["--addr", "127.0.0.1:0", "--shards", "1", "--cpus", &c]
+                .map(String::from)
+                .to_vec();
+            args.extend(extra.iter().map(|s| s.to_string()));
             procs::start(entry.server, cpu, &path.to_string_lossy(), &args, wait)
         }
         Launch::Java(mode) => {
@@ -322,7 +333,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         if !wanted.iter().any(|w| w == e.name) {
             continue;
         }
-        if let Launch::Built(built) = e.launch {
+        if let Launch::Built(built, _) = e.launch {
             if !built.path().exists() {
                 eprintln!(
                     "skipping {}: {} not built ({} builds it)",
