@@ -23,28 +23,24 @@ public final class InlineCall {
 
     /** This thread's instance, lent for one call. */
     static InlineCall lend(long responder, ByteBuffer body, int thriftSeqid, int flags) {
-        InlineCall c = CURRENT.get();
-        c.responder = responder;
-        c.body = body;
-        c.array = null;
-        c.length = body.remaining();
-        c.lent = true;
-        c.thriftSeqid = thriftSeqid;
-        c.flags = flags;
-        return c;
+        return CURRENT.get().take(responder, body, null, body.remaining(), thriftSeqid, flags);
     }
 
     /** As above, with the body in the first {@code length} bytes of {@code array}. */
     static InlineCall lend(long responder, byte[] array, int length, int thriftSeqid, int flags) {
-        InlineCall c = CURRENT.get();
-        c.responder = responder;
-        c.body = null;
-        c.array = array;
-        c.length = length;
-        c.lent = true;
-        c.thriftSeqid = thriftSeqid;
-        c.flags = flags;
-        return c;
+        return CURRENT.get().take(responder, null, array, length, thriftSeqid, flags);
+    }
+
+    private InlineCall take(long responder, ByteBuffer body, byte[] array, int length, int thriftSeqid,
+            int flags) {
+        this.responder = responder;
+        this.body = body;
+        this.array = array;
+        this.length = length;
+        this.lent = true;
+        this.thriftSeqid = thriftSeqid;
+        this.flags = flags;
+        return this;
     }
 
     /** Ends the loan; returns the responder if the call is still unanswered (else 0). */
