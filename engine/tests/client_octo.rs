@@ -532,3 +532,67 @@ fn call_on_then_on_a_shard_the_client_does_not_run_on_is_refused() {
     let e = rx.recv_timeout(WAIT).unwrap().unwrap_err();
     assert_eq!(e.kind(), CallErrorKind::WrongShard);
 }
+
+/// A flood of large calls backs the client's requests up (write-blocked: the server is busy
+/// writing answers the client must read first). The client keeps reading answers meanwhile: one
+/// that stopped reading while write-blocked would wait for a server that waits for it (each side
+/// at its high water mark, both sockets full), and every call in flight would time out.
+#[test]
+fn a_client_whose_requests_back_up_keeps_reading_answers_so_a_flood_of_large_calls_finishes() {
+    let server_engine = engine();
+    let server = echo_server(&server_engine);
+    let client_engine = engine();
+    let client = client_of(&client_engine, &[server.local_addr()])
+        .pool_size(1)
+        .timeout(Duration::from_secs(15))
+        // A high water mark above what the sockets hold (a few MiB each way on loopback), so
+        // that the client's output backs up behind a server that has stopped reading.
+        .conn_options(octo_engine::runtime::ConnOptions {
+            write_high_water: 16 << 20,
+            write_low_water: 4 << 20,
+            ..Default::default()
+        })
+        .build(client_engine.runtime())
+        .unwrap();
+    // 512 calls of 128 KiB in flight: 64 MiB each way, more than both sockets and both
+    // sides' water marks hold.
+    const BODY: usize = 128 << 10;
+    const IN_FLIGHT: usize = 512;
+    const TOTAL: usize = 2048;
+    let payload: Vec<u8> = (0..BODY).map(|i| (i % 251) as u8).collect();
+    let (tx, rx) = mpsc::channel();
+    let submit = |i: usize| {
+        let tx = tx.clone();
+        client.call(Request::echo(&payload), move |r| {
+            let _ = tx.send((i, r));
+        });
+    };
+    for i in 0..IN_FLIGHT {
+        submit(i);
+    }
+    let (mut next, mut answered, mut refused) = (IN_FLIGHT, 0, 0);
+    while answered < TOTAL {
+        let (i, r) = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("calls keep being answered");
+        match r {
+            Ok(r) => {
+                assert!(echoed(&r.body) == payload, "call {i}: the echo differs");
+                answered += 1;
+                if next < TOTAL {
+                    submit(next);
+                    next += 1;
+                }
+            }
+            // Refused at once while the connection is write-blocked: send it again shortly.
+            Err(e) if e.kind() == CallErrorKind::Overloaded => {
+                refused += 1;
+                std::thread::sleep(Duration::from_micros(200));
+                submit(i);
+            }
+            Err(e) => panic!("call {i} failed: {e}"),
+        }
+    }
+    // The flood did block the client's writes (else this test would prove nothing).
+    assert!(refused > 0, "no call was ever refused as Overloaded");
+}

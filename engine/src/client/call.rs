@@ -190,6 +190,16 @@ impl CallError {
         )
     }
 
+    /// No open connection can take the call now: each is at its in-flight limit or its output is
+    /// at the high water mark.
+    pub(crate) fn overloaded() -> Self {
+        CallError::new(
+            CallErrorKind::Overloaded,
+            Status::DegradeException,
+            "every connection is at its in-flight limit or its output high water mark",
+        )
+    }
+
     pub(crate) fn shutdown() -> Self {
         CallError::new(
             CallErrorKind::Shutdown,

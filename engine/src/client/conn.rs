@@ -396,7 +396,14 @@ impl Connection for ClientConn {
         for call in waiting {
             let seq = self.shared.borrow_mut().next_sequence_id();
             if let Err(call) = self.send(io, call, seq) {
-                ShardClient::enqueue(io.shard(), &self.shared, call);
+                // This connection is full already (in-flight limit, or output at its high water
+                // mark). Wait for another one only if one is still coming; else the call fails
+                // as one made now would (a queued call is only handed out when a connection opens).
+                if self.shared.borrow().any_connecting() {
+                    ShardClient::enqueue(io.shard(), &self.shared, call);
+                } else {
+                    call.fail(io.shard(), CallError::overloaded());
+                }
             }
         }
     }

@@ -208,6 +208,7 @@ impl ClientBuilder {
                 first_sequence_id: 1,
                 // A client's output is its requests: let a burst queue up to 8 MiB per
                 // connection before calls are refused as Overloaded (their deadlines still apply).
+                // It keeps reading answers meanwhile (they free calls and add no output).
                 conn_options: ConnOptions {
                     write_high_water: 8 << 20,
                     write_low_water: 2 << 20,
@@ -308,6 +309,7 @@ impl ClientBuilder {
     /// Read sizes and write water marks of the connections (default: high water 8 MiB, low 2 MiB).
     /// A connection whose unsent output is at the high water mark takes no new calls; when every
     /// connection is in that state, calls fail at once with Overloaded (DegradeException).
+    /// Answers are read all the while: the client sets `read_while_write_blocked` itself.
     pub fn conn_options(mut self, opts: ConnOptions) -> Self {
         self.config.conn_options = opts;
         self

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::runtime::{CloseReason, ConnId, Shard, ShardCore, TimerId};
+use crate::runtime::{CloseReason, ConnId, ConnOptions, Shard, ShardCore, TimerId};
 
 use super::backoff::Jitter;
 use super::call::{CallError, CallErrorKind};
@@ -162,14 +162,7 @@ impl ShardClient {
             }
         }
         if any_open {
-            call.fail(
-                shard,
-                CallError::new(
-                    CallErrorKind::Overloaded,
-                    Status::DegradeException,
-                    "every connection is at its in-flight limit",
-                ),
-            );
+            call.fail(shard, CallError::overloaded());
             return;
         }
         let connecting = sc.borrow().any_connecting();
@@ -204,7 +197,7 @@ impl ShardClient {
         None
     }
 
-    fn any_connecting(&self) -> bool {
+    pub(crate) fn any_connecting(&self) -> bool {
         self.slots
             .iter()
             .flatten()
@@ -351,7 +344,11 @@ impl ShardClient {
             addr,
             config.connect_timeout,
             Box::new(conn),
-            config.conn_options,
+            // Answers are always read, whatever options the caller set: see ConnOptions.
+            ConnOptions {
+                read_while_write_blocked: true,
+                ..config.conn_options
+            },
         ) {
             Ok(id) => sc.borrow_mut().slots[ep][slot].state = SlotState::Connecting(id),
             Err(_) => {

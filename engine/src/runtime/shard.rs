@@ -65,7 +65,8 @@ impl CloseReason {
 /// Buffer sizes and write water marks of one connection.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnOptions {
-    /// Stop reading while this many output bytes are waiting to be sent.
+    /// Stop reading while this many output bytes are waiting to be sent (unless
+    /// `read_while_write_blocked`): [`ConnIo::is_write_blocked`] turns true at this mark.
     pub write_high_water: usize,
     /// Resume reading (and call [`Connection::on_writable`]) once output falls to this many bytes.
     pub write_low_water: usize,
@@ -73,6 +74,11 @@ pub struct ConnOptions {
     pub min_read: usize,
     /// Largest free space offered to one receive (unless the pending frame needs more).
     pub max_read: usize,
+    /// Keep receiving while output is at the high water mark (default false: a blocked writer
+    /// stops reading, which is a server's backpressure). A client sets it: what it reads are
+    /// answers, which free calls and add no output, and a client that stopped reading while its
+    /// requests wait for a server that waits for it to read would deadlock both.
+    pub read_while_write_blocked: bool,
 }
 
 impl Default for ConnOptions {
@@ -82,6 +88,7 @@ impl Default for ConnOptions {
             write_low_water: 256 << 10,
             min_read: 4096,
             max_read: 64 << 10,
+            read_while_write_blocked: false,
         }
     }
 }
@@ -1179,8 +1186,10 @@ impl Shard {
         if st.pending_output() >= st.opts.write_high_water {
             st.write_blocked = true;
         }
-        let wants_read =
-            st.phase == Phase::Open && !st.read_paused && !st.write_blocked && !st.read_closed;
+        let wants_read = st.phase == Phase::Open
+            && !st.read_paused
+            && (!st.write_blocked || st.opts.read_while_write_blocked)
+            && !st.read_closed;
         if wants_read && !st.recv_inflight {
             self.submit_recv(slot, generation);
         } else if st.phase == Phase::Draining && st.recv_inflight && !st.recv_cancelled {
