@@ -81,6 +81,7 @@ final class ArrayCodec {
             t.out = new byte[initial];
         }
         t.outLength = 0;
+        protocol.echoed = null;
         return t.in;
     }
 
@@ -209,6 +210,14 @@ final class ArrayCodec {
         private int nextName;
         private String lastWritten;
         private byte[] lastWrittenBytes;
+        /**
+         * The String the last readString of this call returned, if its bytes (at
+         * {@code echoedAt} in the input) were ASCII, so that writing that same String again
+         * (a service answering with an argument it was given, as Echo does) copies them
+         * instead of encoding the String into a new array. Reset for every call.
+         */
+        String echoed;
+        private int echoedAt;
 
         Protocol(Transport t) {
             super(t);
@@ -246,6 +255,13 @@ final class ArrayCodec {
 
         @Override
         public void writeString(String str) {
+            if (str == echoed) {
+                int n = str.length(); // ASCII: as many bytes as chars
+                int at = t.reserve(4 + n);
+                I32.set(t.out, at, n);
+                System.arraycopy(t.in, echoedAt, t.out, at + 4, n);
+                return;
+            }
             byte[] bytes;
             if (str == lastWritten) {
                 bytes = lastWrittenBytes;
@@ -359,7 +375,18 @@ final class ArrayCodec {
             if (size < 0) {
                 throw new TProtocolException(TProtocolException.NEGATIVE_SIZE, "Negative length: " + size);
             }
-            return new String(t.in, t.take(size), size, StandardCharsets.UTF_8);
+            int at = t.take(size);
+            String s = new String(t.in, at, size, StandardCharsets.UTF_8);
+            // As many chars as bytes and no U+FFFD (which every malformed sequence becomes): no
+            // byte began a multi-byte sequence, so all were ASCII and encoding s gives them back.
+            // (For a compact Latin-1 String, indexOf of a char above 0xFF returns at once.)
+            if (s.length() == size && s.indexOf('\uFFFD') < 0) {
+                echoed = s;
+                echoedAt = at;
+            } else {
+                echoed = null;
+            }
+            return s;
         }
 
         @Override

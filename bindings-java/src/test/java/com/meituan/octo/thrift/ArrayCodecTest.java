@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.Map;
 import octo.idl.Header;
@@ -112,6 +113,56 @@ class ArrayCodecTest {
             p.writeString(x);
         }
         assertArrayEquals(Arrays.copyOf(m.getArray(), m.length()), Arrays.copyOf(c.output(), c.written()));
+    }
+
+    /** Strings as the library writes them, each a length and its bytes, in one array. */
+    private static byte[] libraryStrings(byte[]... raw) throws TException {
+        TMemoryBuffer m = new TMemoryBuffer(64);
+        TBinaryProtocol p = new TBinaryProtocol(m);
+        for (byte[] r : raw) {
+            p.writeBinary(ByteBuffer.wrap(r));
+        }
+        return Arrays.copyOf(m.getArray(), m.length());
+    }
+
+    @Test
+    void aStringReadAndWrittenBackIsWhatTheLibraryWouldWrite() throws Exception {
+        byte[] ascii = "hello, echo".repeat(100).getBytes(StandardCharsets.UTF_8);
+        byte[] utf8 = "hé✓𝄞".getBytes(StandardCharsets.UTF_8);
+        byte[] malformed = {'a', (byte) 0x80, 'b', (byte) 0xff};
+        byte[] replacement = "a\uFFFDb".getBytes(StandardCharsets.UTF_8); // a real U+FFFD
+        byte[] empty = {};
+        ArrayCodec c = new ArrayCodec(16);
+        for (byte[] raw : new byte[][] {ascii, utf8, malformed, replacement, empty}) {
+            c.load(ByteBuffer.wrap(libraryStrings(raw)));
+            String s = c.protocol.readString();
+            c.protocol.writeString(s); // the echo: the same String back
+            c.protocol.writeString(s);
+            TMemoryBuffer m = new TMemoryBuffer(64);
+            TBinaryProtocol p = new TBinaryProtocol(m);
+            p.writeString(s);
+            p.writeString(s);
+            assertArrayEquals(Arrays.copyOf(m.getArray(), m.length()), Arrays.copyOf(c.output(), c.written()),
+                    "written back: " + Arrays.toString(raw));
+        }
+        // A String read in one call and written in the next is encoded, not copied from the
+        // input the next call has replaced.
+        c.load(ByteBuffer.wrap(libraryStrings("first".getBytes(StandardCharsets.UTF_8))));
+        String first = c.protocol.readString();
+        c.load(ByteBuffer.wrap(libraryStrings("other".getBytes(StandardCharsets.UTF_8))));
+        assertEquals("other", c.protocol.readString());
+        c.load(ByteBuffer.wrap(libraryStrings("third".getBytes(StandardCharsets.UTF_8))));
+        c.protocol.writeString(first);
+        assertArrayEquals(libraryStrings("first".getBytes(StandardCharsets.UTF_8)),
+                Arrays.copyOf(c.output(), c.written()));
+        // Two strings read: only the last is copied back; the first is encoded.
+        c.load(ByteBuffer.wrap(libraryStrings("one".getBytes(StandardCharsets.UTF_8), utf8)));
+        String one = c.protocol.readString();
+        String two = c.protocol.readString();
+        c.protocol.writeString(two);
+        c.protocol.writeString(one);
+        assertArrayEquals(libraryStrings(utf8, "one".getBytes(StandardCharsets.UTF_8)),
+                Arrays.copyOf(c.output(), c.written()));
     }
 
     @Test
