@@ -55,6 +55,20 @@ fn echoed(body: &[u8]) -> Vec<u8> {
     }
 }
 
+/// An Echo server and a client of it (`configure` adjusts the client's builder), each on its own
+/// engine; returned in the order the tests declared them, so they drop in the same order.
+fn echo_pair(
+    configure: impl FnOnce(octo_engine::client::ClientBuilder) -> octo_engine::client::ClientBuilder,
+) -> (Engine, Server, Engine, Client) {
+    let server_engine = engine();
+    let server = echo_server(&server_engine);
+    let client_engine = engine();
+    let client = configure(client_of(&client_engine, &[server.local_addr()]))
+        .build(client_engine.runtime())
+        .unwrap();
+    (server_engine, server, client_engine, client)
+}
+
 /// A port nothing listens on.
 fn dead_port() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -63,12 +77,7 @@ fn dead_port() -> SocketAddr {
 
 #[test]
 fn a_blocking_call_to_octos_server_is_answered() {
-    let server_engine = engine();
-    let server = echo_server(&server_engine);
-    let client_engine = engine();
-    let client = client_of(&client_engine, &[server.local_addr()])
-        .build(client_engine.runtime())
-        .unwrap();
+    let (_server_engine, server, _client_engine, client) = echo_pair(|b| b);
     let r = client.call_blocking(Request::echo(b"hello")).unwrap();
     assert_eq!(echoed(&r.body), b"hello");
     assert_eq!(server.stats().requests, 1);
@@ -225,12 +234,7 @@ fn one_way_calls_reach_the_server_and_get_no_answer() {
 
 #[test]
 fn an_async_call_on_a_shard_task_is_answered() {
-    let server_engine = engine();
-    let server = echo_server(&server_engine);
-    let client_engine = engine();
-    let client = client_of(&client_engine, &[server.local_addr()])
-        .build(client_engine.runtime())
-        .unwrap();
+    let (_server_engine, _server, client_engine, client) = echo_pair(|b| b);
     let (tx, rx) = mpsc::channel();
     let c = client.clone();
     client_engine
@@ -284,24 +288,14 @@ fn block_on<F: Future>(f: F) -> F::Output {
 
 #[test]
 fn an_async_call_from_a_foreign_thread_is_answered() {
-    let server_engine = engine();
-    let server = echo_server(&server_engine);
-    let client_engine = engine();
-    let client = client_of(&client_engine, &[server.local_addr()])
-        .build(client_engine.runtime())
-        .unwrap();
+    let (_server_engine, _server, _client_engine, client) = echo_pair(|b| b);
     let r = block_on(client.call_async(Request::echo(b"from afar"))).unwrap();
     assert_eq!(echoed(&r.body), b"from afar");
 }
 
 #[test]
 fn a_call_on_the_shard_runs_its_callback_on_the_shard() {
-    let server_engine = engine();
-    let server = echo_server(&server_engine);
-    let client_engine = engine();
-    let client = client_of(&client_engine, &[server.local_addr()])
-        .build(client_engine.runtime())
-        .unwrap();
+    let (_server_engine, _server, client_engine, client) = echo_pair(|b| b);
     let (tx, rx) = mpsc::channel();
     let c = client.clone();
     client_engine
@@ -322,12 +316,7 @@ fn a_call_on_the_shard_runs_its_callback_on_the_shard() {
 
 #[test]
 fn a_blocking_call_on_a_shard_thread_is_refused() {
-    let server_engine = engine();
-    let server = echo_server(&server_engine);
-    let client_engine = engine();
-    let client = client_of(&client_engine, &[server.local_addr()])
-        .build(client_engine.runtime())
-        .unwrap();
+    let (_server_engine, _server, client_engine, client) = echo_pair(|b| b);
     let (tx, rx) = mpsc::channel();
     let c = client.clone();
     client_engine
@@ -403,13 +392,7 @@ fn gzip_and_snappy_calls_with_checksums_round_trip() {
 
 #[test]
 fn an_answer_above_the_frame_limit_closes_the_connection_with_status_5() {
-    let server_engine = engine();
-    let server = echo_server(&server_engine);
-    let client_engine = engine();
-    let client = client_of(&client_engine, &[server.local_addr()])
-        .max_frame_size(512)
-        .build(client_engine.runtime())
-        .unwrap();
+    let (_server_engine, _server, _client_engine, client) = echo_pair(|b| b.max_frame_size(512));
     let e = client
         .call_blocking(Request::echo(&[b'z'; 4096]))
         .unwrap_err();
@@ -421,12 +404,7 @@ fn an_answer_above_the_frame_limit_closes_the_connection_with_status_5() {
 
 #[test]
 fn a_panicking_callback_does_not_stop_the_shard() {
-    let server_engine = engine();
-    let server = echo_server(&server_engine);
-    let client_engine = engine();
-    let client = client_of(&client_engine, &[server.local_addr()])
-        .build(client_engine.runtime())
-        .unwrap();
+    let (_server_engine, _server, _client_engine, client) = echo_pair(|b| b);
     let (tx, rx) = mpsc::channel();
     client.call(Request::echo(b"boom"), move |_| {
         let _ = tx.send(());
@@ -484,12 +462,7 @@ fn chain(
 
 #[test]
 fn call_on_then_callbacks_get_the_shard_and_make_the_next_call() {
-    let server_engine = engine();
-    let server = echo_server(&server_engine);
-    let client_engine = engine();
-    let client = client_of(&client_engine, &[server.local_addr()])
-        .build(client_engine.runtime())
-        .unwrap();
+    let (_server_engine, _server, client_engine, client) = echo_pair(|b| b);
     let (tx, rx) = mpsc::channel();
     // Four chains of 200 calls each, interleaved on the same connections.
     for _ in 0..4 {
