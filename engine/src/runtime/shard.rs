@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use crossbeam_channel::Receiver;
-use io_uring::{opcode, squeue, types, IoUring};
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
+use super::bufring::RecvPool;
 use super::mailbox::{ShardHandle, Task};
 use super::socket::{self, Listener};
 use super::timer::{TimerHeap, TimerId};
@@ -142,6 +143,7 @@ const OP_CONNECT: u64 = 3;
 const OP_ACCEPT: u64 = 4;
 const OP_EVENTFD: u64 = 5;
 const OP_CANCEL: u64 = 6;
+const OP_RECV_MULTI: u64 = 7;
 
 const MAX_SLOTS: usize = 1 << 24;
 
@@ -153,6 +155,25 @@ const READ_AHEAD_MAX: usize = 256 << 10;
 
 /// IORING_RECVSEND_POLL_FIRST (linux/io_uring.h), in the SQE's ioprio field of a recv.
 const RECVSEND_POLL_FIRST: u16 = 1;
+
+/// How long a gracefully closing connection may wait for its socket to send what it holds, and
+/// how often it looks.
+const LINGER_MAX: Duration = Duration::from_secs(1);
+const LINGER_POLL: Duration = Duration::from_millis(1);
+
+/// Whether closing `fd` now would lose answers: closing a socket with unread input makes the
+/// kernel reset the connection and drop what it has not sent yet. A graceful close therefore
+/// waits (up to `LINGER_MAX`) while the socket holds both unsent output and unread input.
+fn must_linger(fd: RawFd) -> bool {
+    let (mut outq, mut inq): (libc::c_int, libc::c_int) = (0, 0);
+    // SAFETY: TIOCOUTQ (SIOCOUTQ) and FIONREAD (SIOCINQ) write one int through the pointer,
+    // which points at a live local.
+    let ok = unsafe {
+        libc::ioctl(fd, libc::TIOCOUTQ, &mut outq) == 0
+            && libc::ioctl(fd, libc::FIONREAD, &mut inq) == 0
+    };
+    ok && outq > 0 && inq > 0
+}
 
 fn pack(op: u64, slot: u32, generation: u32) -> u64 {
     (op << 56) | ((generation as u64) << 24) | slot as u64
@@ -182,7 +203,8 @@ pub(crate) struct ConnState {
     fd: Option<OwnedFd>,
     raw_fd: RawFd,
     phase: Phase,
-    /// The input buffer the connection reads from; empty while a receive owns the bytes.
+    /// The input buffer the connection reads from; empty while a single-shot receive owns the
+    /// bytes (a multishot receive's bytes are copied in from the shard's pool).
     input: BytesMut,
     /// The input buffer lent to the kernel by an in-flight receive (never touched meanwhile).
     receiving: BytesMut,
@@ -191,6 +213,12 @@ pub(crate) struct ConnState {
     /// Output lent to the kernel by an in-flight send.
     sending: BytesMut,
     recv_inflight: bool,
+    /// The receive in flight is a multishot one (bytes arrive in the shard's pool buffers, and
+    /// it stays in flight until a completion without IORING_CQE_F_MORE).
+    recv_multi: bool,
+    /// The pool ran dry under this connection's multishot receive: the next receive is a
+    /// single-shot one into the connection's own buffer.
+    multi_off: bool,
     send_inflight: bool,
     connect_inflight: bool,
     recv_cancelled: bool,
@@ -203,12 +231,21 @@ pub(crate) struct ConnState {
     close_request: Option<(CloseReason, bool)>,
     reason: Option<CloseReason>,
     read_hint: usize,
+    /// What one receive offers (single-shot), or what a multishot receive may take in per loop
+    /// turn before it is cancelled and re-armed; doubles up to `max_read` each time it is used up.
     read_size: usize,
+    /// Bytes a multishot receive brought in the loop turn `turn_mark`.
+    turn_bytes: usize,
+    turn_mark: u64,
     /// The last receive left the socket empty (it returned less than offered).
     drained: bool,
     opts: ConnOptions,
     connect_addr: Option<Box<(libc::sockaddr_storage, libc::socklen_t)>>,
     connect_timer: Option<TimerId>,
+    /// Closing after a graceful drain: everything owed was handed to the socket.
+    flushed_close: bool,
+    /// Until when a flushed close waits for the socket to send what it holds (see `linger`).
+    linger_until: Option<Instant>,
 }
 
 impl ConnState {
@@ -222,6 +259,8 @@ impl ConnState {
             output: BytesMut::new(),
             sending: BytesMut::new(),
             recv_inflight: false,
+            recv_multi: false,
+            multi_off: false,
             send_inflight: false,
             connect_inflight: false,
             recv_cancelled: false,
@@ -235,10 +274,14 @@ impl ConnState {
             reason: None,
             read_hint: 0,
             read_size: opts.min_read.max(64),
+            turn_bytes: 0,
+            turn_mark: 0,
             drained: false,
             opts,
             connect_addr: None,
             connect_timer: None,
+            flushed_close: false,
+            linger_until: None,
         }
     }
 
@@ -270,6 +313,7 @@ enum TimerTarget {
     Task(LocalTask),
     ConnectTimeout(ConnId),
     RearmAccept(usize),
+    Linger(ConnId),
 }
 
 /// What a connection may use of its shard: the clock, timers, deferred work and the shard's
@@ -287,6 +331,9 @@ pub struct ShardCore {
     wait_for_sends: bool,
     conn_count: usize,
     locals: Vec<Box<dyn Any>>,
+    /// Buffers for multishot receives; `None` when off or refused by the kernel. Declared after
+    /// `ring` so that it is dropped after the ring is closed.
+    pool: Option<RecvPool>,
 }
 
 impl ShardCore {
@@ -505,7 +552,9 @@ pub struct Shard {
     flush_queue: Vec<u32>,
     /// Sends submitted this turn whose completion needs no prompt handling (see `flush`).
     quiet_sends: usize,
-    completions: Vec<(u64, i32)>,
+    /// Loop turns so far.
+    turn: u64,
+    completions: Vec<(u64, i32, u32)>,
     eventfd_buf: Box<u64>,
     eventfd_inflight: bool,
 }
@@ -521,6 +570,16 @@ impl std::ops::DerefMut for Shard {
     fn deref_mut(&mut self) -> &mut ShardCore {
         &mut self.core
     }
+}
+
+/// How a shard receives and waits (from [`super::RuntimeConfig`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ShardOptions {
+    pub(crate) recv_poll_first: bool,
+    pub(crate) wait_for_sends: bool,
+    pub(crate) recv_multishot: bool,
+    pub(crate) pool_buffers: u16,
+    pub(crate) pool_buffer_size: u32,
 }
 
 pub(crate) fn build_ring(entries: u32, want: TaskRun) -> io::Result<(IoUring, TaskRun)> {
@@ -556,11 +615,22 @@ impl Shard {
         id: usize,
         ring: IoUring,
         task_run: TaskRun,
-        recv_poll_first: bool,
-        wait_for_sends: bool,
+        opts: ShardOptions,
         handle: ShardHandle,
         mailbox: Receiver<Task>,
     ) -> Shard {
+        let ShardOptions {
+            recv_poll_first,
+            wait_for_sends,
+            recv_multishot,
+            pool_buffers,
+            pool_buffer_size,
+        } = opts;
+        let pool = if recv_multishot {
+            RecvPool::new(&ring, pool_buffers, pool_buffer_size).ok()
+        } else {
+            None
+        };
         Shard {
             core: ShardCore {
                 ring,
@@ -575,6 +645,7 @@ impl Shard {
                 wait_for_sends,
                 conn_count: 0,
                 locals: Vec::new(),
+                pool,
             },
             slots: Vec::new(),
             free: Vec::new(),
@@ -582,6 +653,7 @@ impl Shard {
             mailbox,
             flush_queue: Vec::new(),
             quiet_sends: 0,
+            turn: 0,
             completions: Vec::with_capacity(1024),
             eventfd_buf: Box::new(0),
             eventfd_inflight: false,
@@ -775,6 +847,7 @@ impl Shard {
     pub(crate) fn run(mut self) {
         self.arm_eventfd();
         loop {
+            self.turn = self.turn.wrapping_add(1);
             self.core.now = Instant::now();
             self.reap_completions();
             self.fire_timers();
@@ -831,6 +904,10 @@ impl Shard {
                 }
             }
         }
+        // Every connection is closed, so no receive is in flight: the kernel may forget the pool.
+        if let Some(pool) = self.core.pool.as_mut() {
+            pool.unregister(&self.core.ring);
+        }
         self.core.handle.mark_stopped();
         // Remaining mailbox closures (and whatever they own) are dropped on this thread.
         while self.mailbox.try_recv().is_ok() {}
@@ -844,12 +921,13 @@ impl Shard {
             self.core
                 .ring
                 .completion()
-                .map(|c| (c.user_data(), c.result())),
+                .map(|c| (c.user_data(), c.result(), c.flags())),
         );
-        for &(user_data, result) in &batch {
+        for &(user_data, result, flags) in &batch {
             let (op, slot, generation) = unpack(user_data);
             match op {
                 OP_RECV => self.on_recv(slot, generation, result),
+                OP_RECV_MULTI => self.on_recv_multi(slot, generation, result, flags),
                 OP_SEND => self.on_send(slot, generation, result),
                 OP_CONNECT => self.on_connect(slot, generation, result),
                 OP_ACCEPT => self.on_accept(slot as usize, result),
@@ -882,6 +960,14 @@ impl Shard {
                     }
                 }
                 TimerTarget::RearmAccept(idx) => self.arm_accept(idx),
+                TimerTarget::Linger(id) => {
+                    if self
+                        .state_mut(id)
+                        .is_some_and(|st| st.phase == Phase::Closing)
+                    {
+                        self.progress_close(id.slot, id.generation);
+                    }
+                }
             }
         }
     }
@@ -939,6 +1025,7 @@ impl Shard {
         let id = ConnId { slot, generation };
         let Some(st) = self.state_mut(id) else { return };
         st.recv_inflight = false;
+        st.multi_off = false;
         let mut buf = mem::take(&mut st.receiving);
         if result > 0 {
             let n = result as usize;
@@ -983,6 +1070,88 @@ impl Shard {
                 st.reason.get_or_insert(CloseReason::Error(-result));
                 self.settle(slot);
             }
+        }
+    }
+
+    /// A completion of a multishot receive: bytes in one of the pool's buffers (copied into the
+    /// connection's input at once, the buffer given back), or the receive's end (no
+    /// IORING_CQE_F_MORE: end of stream, an error, a cancel, or the pool ran dry).
+    fn on_recv_multi(&mut self, slot: u32, generation: u32, result: i32, flags: u32) {
+        let id = ConnId { slot, generation };
+        let bid = cqueue::buffer_select(flags);
+        let more = cqueue::more(flags);
+        let st = match self.slots.get_mut(slot as usize) {
+            Some(e) if e.generation == generation => e.conn.as_mut().map(|c| &mut c.state),
+            _ => None,
+        };
+        let buf_more = cqueue::buffer_more(flags);
+        let Some(st) = st else {
+            if let (Some(b), Some(pool)) = (bid, self.core.pool.as_mut()) {
+                pool.consumed(b, result.max(0) as usize, buf_more);
+            }
+            return;
+        };
+        if !more {
+            st.recv_inflight = false;
+            st.recv_multi = false;
+        }
+        if let (Some(b), Some(pool)) = (bid, self.core.pool.as_mut()) {
+            let n = result.max(0) as usize;
+            if let Some(data) = pool.data(b, n) {
+                let want = n.max(st.read_hint.min(READ_AHEAD_MAX));
+                if st.input.capacity() - st.input.len() < want {
+                    st.input.reserve(want.max(st.read_size));
+                }
+                st.input.extend_from_slice(data);
+            }
+            pool.consumed(b, n, buf_more);
+        }
+        if result > 0 && more {
+            // Take in no more per turn than a single-shot receive would: past `read_size` bytes
+            // this turn, cancel and re-arm (the next receive's bytes come in the next turn), so
+            // that one busy connection cannot fill the shard's turn (and the pool) alone.
+            if st.turn_mark != self.turn {
+                st.turn_mark = self.turn;
+                st.turn_bytes = 0;
+            }
+            st.turn_bytes += result as usize;
+            if st.turn_bytes >= st.read_size && !st.recv_cancelled {
+                st.read_size = (st.read_size * 2).min(st.opts.max_read.max(st.read_size));
+                st.recv_cancelled = true;
+                self.core.push(
+                    opcode::AsyncCancel::new(pack(OP_RECV_MULTI, slot, generation))
+                        .build()
+                        .user_data(pack(OP_CANCEL, slot, generation)),
+                );
+            }
+        }
+        if result > 0 {
+            if st.phase == Phase::Open && st.close_request.is_none() {
+                self.call(id, |h, io| h.on_data(io));
+            } else {
+                self.settle(slot);
+            }
+        } else if result == 0 {
+            st.read_closed = true;
+            st.reason.get_or_insert(CloseReason::PeerClosed);
+            if st.phase == Phase::Open && st.close_request.is_none() {
+                self.call(id, |h, io| h.on_read_closed(io));
+            } else {
+                self.settle(slot);
+            }
+        } else if result == -libc::ENOBUFS {
+            // Every pool buffer was taken at once: one single-shot receive, then multishot again.
+            st.multi_off = true;
+            st.recv_cancelled = false;
+            self.settle(slot);
+        } else if result == -libc::ECANCELED || result == -libc::EINTR || result == -libc::EAGAIN {
+            st.recv_cancelled = false;
+            self.settle(slot);
+        } else {
+            st.recv_cancelled = false;
+            st.close_request = Some((CloseReason::Error(-result), false));
+            st.reason.get_or_insert(CloseReason::Error(-result));
+            self.settle(slot);
         }
     }
 
@@ -1174,6 +1343,7 @@ impl Shard {
         }
         if st.phase == Phase::Draining && st.pending_output() == 0 {
             st.phase = Phase::Closing;
+            st.flushed_close = true;
         }
         if st.phase == Phase::Closing {
             self.progress_close(slot, generation);
@@ -1192,10 +1362,20 @@ impl Shard {
             && !st.read_closed;
         if wants_read && !st.recv_inflight {
             self.submit_recv(slot, generation);
-        } else if st.phase == Phase::Draining && st.recv_inflight && !st.recv_cancelled {
+        } else if st.recv_inflight
+            && !st.recv_cancelled
+            && (st.phase == Phase::Draining || (st.recv_multi && !wants_read))
+        {
+            // A multishot receive would keep filling the input of a connection that stopped
+            // reading: cancel it (a single-shot one in flight is bounded and may finish).
             st.recv_cancelled = true;
+            let op = if st.recv_multi {
+                OP_RECV_MULTI
+            } else {
+                OP_RECV
+            };
             self.core.push(
-                opcode::AsyncCancel::new(pack(OP_RECV, slot, generation))
+                opcode::AsyncCancel::new(pack(op, slot, generation))
                     .build()
                     .user_data(pack(OP_CANCEL, slot, generation)),
             );
@@ -1209,7 +1389,11 @@ impl Shard {
         let mut cancels = [None; 3];
         if st.recv_inflight && !st.recv_cancelled {
             st.recv_cancelled = true;
-            cancels[0] = Some(OP_RECV);
+            cancels[0] = Some(if st.recv_multi {
+                OP_RECV_MULTI
+            } else {
+                OP_RECV
+            });
         }
         if st.send_inflight && !st.send_cancelled {
             st.send_cancelled = true;
@@ -1230,6 +1414,17 @@ impl Shard {
         if !idle {
             return;
         }
+        if st.flushed_close && !self.core.stopping && must_linger(st.raw_fd) {
+            let now = self.core.now;
+            let until = *st.linger_until.get_or_insert(now + LINGER_MAX);
+            if now < until {
+                let id = ConnId { slot, generation };
+                self.core
+                    .timers
+                    .insert(now + LINGER_POLL, TimerTarget::Linger(id));
+                return;
+            }
+        }
         // Nothing in flight: the kernel holds no pointer into this slot any more.
         let entry = &mut self.slots[slot as usize];
         let mut c = entry.conn.take().expect("live slot");
@@ -1247,6 +1442,18 @@ impl Shard {
     fn submit_recv(&mut self, slot: u32, generation: u32) {
         let c = self.slots[slot as usize].conn.as_mut().expect("live slot");
         let st = &mut c.state;
+        if self.core.pool.is_some() && !st.multi_off {
+            // Armed once; the input buffer stays with the connection (bytes are copied in).
+            st.recv_inflight = true;
+            st.recv_multi = true;
+            st.recv_cancelled = false;
+            let entry = opcode::RecvMulti::new(types::Fd(st.raw_fd), super::bufring::POOL_GROUP)
+                .build()
+                .user_data(pack(OP_RECV_MULTI, slot, generation));
+            self.core.push(entry);
+            return;
+        }
+        st.recv_multi = false;
         // Room for the pending frame, but never more than READ_AHEAD_MAX ahead of the bytes that
         // arrived: a peer announcing a large (allowed) frame and sending it slowly cannot make
         // every connection reserve the whole frame up front.
