@@ -199,7 +199,8 @@ final class ArrayCodec {
      * arrays. Method names are decoded once: the message header's name is looked up among the
      * last few names read (compared byte by byte) and the same String returned, so the processor's
      * map lookup hashes nothing new; a String written again (the same object, e.g. the method
-     * name constant a generated processor writes) reuses its encoded bytes.
+     * name constant a generated processor writes) reuses its encoded bytes, and the String
+     * this call read last, written back (an Echo), is its ASCII input bytes copied.
      */
     static final class Protocol extends TBinaryProtocol {
         private static final int NAMES = 8;
