@@ -9,9 +9,10 @@
 //! arrives into the shard's pool of provided buffers (`bufring.rs`) and the shard copies it into
 //! the connection's input, so a request costs no receive submission, no failed receive attempt
 //! and no poll re-arm (at 8x1 this cut the server's CPU per request by about 4-5%, see
-//! bench/README.md). A connection takes in at most `read_size` bytes per turn that way (past it
-//! the receive is cancelled and re-armed, as a single-shot receive would offer no more), and
-//! falls back to one single-shot receive into its own buffer when the pool runs dry.
+//! bench/README.md). A connection that takes in more than `read_size` bytes in one turn that way
+//! is a stream, not requests: its multishot receive is cancelled and it goes back to single-shot
+//! receives (straight into the frame's buffer, no copy, at most `read_size` per turn) until a
+//! receive brings little again; it also takes one single-shot receive when the pool runs dry.
 //! Nothing outside this module knows how the loop is driven: the rest of the
 //! engine sees only the event interface below, so the driver can be swapped and compared.
 //!

@@ -156,6 +156,10 @@ const READ_AHEAD_MAX: usize = 256 << 10;
 /// IORING_RECVSEND_POLL_FIRST (linux/io_uring.h), in the SQE's ioprio field of a recv.
 const RECVSEND_POLL_FIRST: u16 = 1;
 
+/// A single-shot receive that drains the socket with fewer bytes than this switches its
+/// connection back to a multishot receive.
+const MULTISHOT_BELOW: usize = 16 << 10;
+
 /// How long a gracefully closing connection may wait for its socket to send what it holds, and
 /// how often it looks.
 const LINGER_MAX: Duration = Duration::from_secs(1);
@@ -216,8 +220,9 @@ pub(crate) struct ConnState {
     /// The receive in flight is a multishot one (bytes arrive in the shard's pool buffers, and
     /// it stays in flight until a completion without IORING_CQE_F_MORE).
     recv_multi: bool,
-    /// The pool ran dry under this connection's multishot receive: the next receive is a
-    /// single-shot one into the connection's own buffer.
+    /// The next receive is a single-shot one into the connection's own buffer: the pool ran dry
+    /// under its multishot receive, or the connection streams (more than `read_size` per turn)
+    /// until a receive brings less than `MULTISHOT_BELOW` again.
     multi_off: bool,
     send_inflight: bool,
     connect_inflight: bool,
@@ -1025,7 +1030,6 @@ impl Shard {
         let id = ConnId { slot, generation };
         let Some(st) = self.state_mut(id) else { return };
         st.recv_inflight = false;
-        st.multi_off = false;
         let mut buf = mem::take(&mut st.receiving);
         if result > 0 {
             let n = result as usize;
@@ -1037,6 +1041,10 @@ impl Shard {
                 st.read_size = (st.read_size * 2).min(st.opts.max_read);
             }
             st.drained = n < offered;
+            // Back to multishot once the peer sends small chunks again (request/response
+            // traffic); a stream (full or large receives) stays on single-shot receives, which
+            // land in the frame's buffer without a copy.
+            st.multi_off = !(st.drained && n < MULTISHOT_BELOW);
             if !st.input.is_empty() {
                 // Cannot happen (input is lent whole to the kernel); keep the order regardless.
                 let tail = buf.split();
@@ -1116,7 +1124,10 @@ impl Shard {
             }
             st.turn_bytes += result as usize;
             if st.turn_bytes >= st.read_size && !st.recv_cancelled {
+                // A stream rather than requests: single-shot receives from here on (no copy, and
+                // at most read_size per turn), until receives get small again.
                 st.read_size = (st.read_size * 2).min(st.opts.max_read.max(st.read_size));
+                st.multi_off = true;
                 st.recv_cancelled = true;
                 self.core.push(
                     opcode::AsyncCancel::new(pack(OP_RECV_MULTI, slot, generation))
