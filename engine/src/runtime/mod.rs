@@ -8,7 +8,7 @@
 //! timer deadline. Each connection keeps one multishot receive armed: the kernel writes what
 //! arrives into the shard's pool of provided buffers (`bufring.rs`) and the shard copies it into
 //! the connection's input, so a request costs no receive submission, no failed receive attempt
-//! and no poll re-arm (at 8x1 this cut the server's CPU per request by about 2-5%, see
+//! and no poll re-arm (at 8x1 this cut the server's CPU per request by about 1-5%, see
 //! bench/README.md). A connection that takes in more than `read_size` bytes in one turn that way
 //! is a stream, not requests: its multishot receive is cancelled and it goes back to single-shot
 //! receives (straight into the frame's buffer, no copy, at most `read_size` per turn) until a
