@@ -75,6 +75,17 @@ impl Outcome {
     pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }
+
+    /// Calls the generator's own client refused at once as Overloaded (never sent): in an open
+    /// loop, what a rate above the generator's capacity leaves (its connections' unsent output
+    /// reached the high water mark). Counted among the errors too.
+    pub fn refused_by_generator(&self) -> u64 {
+        self.errors
+            .iter()
+            .filter(|(what, _)| what.starts_with("Overloaded "))
+            .map(|(_, n)| n)
+            .sum()
+    }
 }
 
 /// What the generator's shard and the thread that runs the clock share. The shard publishes its
@@ -483,12 +494,33 @@ mod tests {
     use bytes::BytesMut;
     use octo_engine::proto::echo;
 
-    use super::{check, Expected};
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::{check, histogram, Expected, Outcome};
 
     fn reply(seqid: i32, message: &[u8]) -> BytesMut {
         let mut b = BytesMut::new();
         echo::encode_reply(&mut b, seqid, message);
         b
+    }
+
+    #[test]
+    fn only_calls_the_generators_own_client_refused_count_as_refused() {
+        let mut errors = BTreeMap::new();
+        errors.insert("Overloaded (DegradeException)".to_string(), 7);
+        errors.insert("Timeout (TransportException)".to_string(), 2);
+        errors.insert("answer echoes other bytes".to_string(), 1);
+        let o = Outcome {
+            requests: 0,
+            elapsed: Duration::from_secs(1),
+            latency_us: histogram(),
+            errors,
+            client_cpu: 0.0,
+            server_cpu: None,
+        };
+        assert_eq!(o.refused_by_generator(), 7);
+        assert_eq!(o.error_count(), 10);
     }
 
     #[test]
