@@ -7,7 +7,6 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use octo_engine::conn::RawFrameEcho;
 use octo_engine::runtime::{
     bind_reuseport_group, Acceptor, ConnId, ConnIo, ConnOptions, Connection, Runtime,
     RuntimeConfig, ShardCore,
@@ -15,17 +14,9 @@ use octo_engine::runtime::{
 
 const WAIT: Duration = Duration::from_secs(10);
 
-struct EchoAcceptor;
-
-impl Acceptor for EchoAcceptor {
-    fn on_accept(
-        &mut self,
-        _: &mut ShardCore,
-        _: Option<SocketAddr>,
-    ) -> Option<(Box<dyn Connection>, ConnOptions)> {
-        Some((Box::new(RawFrameEcho::new(1 << 20)), ConnOptions::default()))
-    }
-}
+#[path = "support/raw_echo_acceptor.rs"]
+mod raw_echo_acceptor;
+use raw_echo_acceptor::EchoAcceptor;
 
 fn runtime(multishot: bool, buffers: u16, size: u32) -> Runtime {
     Runtime::start(RuntimeConfig {

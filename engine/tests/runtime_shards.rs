@@ -8,23 +8,15 @@ use std::time::{Duration, Instant};
 
 use octo_engine::conn::RawFrameEcho;
 use octo_engine::runtime::{
-    bind_reuseport_group, Acceptor, CloseReason, ConnIo, ConnOptions, Connection, Runtime,
-    RuntimeConfig, ShardCore,
+    bind_reuseport_group, CloseReason, ConnIo, ConnOptions, Connection, Runtime, RuntimeConfig,
+    ShardCore,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
 
-struct EchoAcceptor;
-
-impl Acceptor for EchoAcceptor {
-    fn on_accept(
-        &mut self,
-        _: &mut ShardCore,
-        _: Option<SocketAddr>,
-    ) -> Option<(Box<dyn Connection>, ConnOptions)> {
-        Some((Box::new(RawFrameEcho::new(1 << 20)), ConnOptions::default()))
-    }
-}
+#[path = "support/raw_echo_acceptor.rs"]
+mod raw_echo_acceptor;
+use raw_echo_acceptor::EchoAcceptor;
 
 fn runtime(shards: usize) -> Runtime {
     Runtime::start(RuntimeConfig {
