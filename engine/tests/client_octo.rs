@@ -512,21 +512,17 @@ fn call_on_then_on_a_shard_the_client_does_not_run_on_is_refused() {
 /// at its high water mark, both sockets full), and every call in flight would time out.
 #[test]
 fn a_client_whose_requests_back_up_keeps_reading_answers_so_a_flood_of_large_calls_finishes() {
-    let server_engine = engine();
-    let server = echo_server(&server_engine);
-    let client_engine = engine();
-    let client = client_of(&client_engine, &[server.local_addr()])
-        .pool_size(1)
-        .timeout(Duration::from_secs(15))
-        // A high water mark above what the sockets hold (a few MiB each way on loopback), so
-        // that the client's output backs up behind a server that has stopped reading.
-        .conn_options(octo_engine::runtime::ConnOptions {
-            write_high_water: 16 << 20,
-            write_low_water: 4 << 20,
-            ..Default::default()
-        })
-        .build(client_engine.runtime())
-        .unwrap();
+    let (_server_engine, _server, _client_engine, client) = echo_pair(|b| {
+        b.pool_size(1)
+            .timeout(Duration::from_secs(15))
+            // A high water mark above what the sockets hold (a few MiB each way on loopback),
+            // so that the client's output backs up behind a server that has stopped reading.
+            .conn_options(octo_engine::runtime::ConnOptions {
+                write_high_water: 16 << 20,
+                write_low_water: 4 << 20,
+                ..Default::default()
+            })
+    });
     // 512 calls of 128 KiB in flight: 64 MiB each way, more than both sockets and both
     // sides' water marks hold.
     const BODY: usize = 128 << 10;
