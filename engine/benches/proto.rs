@@ -75,6 +75,20 @@ fn over_buffered_frames(
     frame: &[u8],
     mut f: impl FnMut(&mut FrameDecoder, &mut BytesMut, &mut BytesMut),
 ) -> Duration {
+    over_buffered_batches(iters, frame, |dec, buf, out, n| {
+        for _ in 0..n {
+            f(dec, buf, out);
+        }
+    })
+}
+
+/// Times `batch` once per read buffer pre-loaded with up to BATCH frames (its last argument:
+/// how many); the fill is not timed.
+fn over_buffered_batches(
+    iters: u64,
+    frame: &[u8],
+    mut batch: impl FnMut(&mut FrameDecoder, &mut BytesMut, &mut BytesMut, u64),
+) -> Duration {
     let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME_SIZE);
     let mut buf = BytesMut::with_capacity(frame.len() * BATCH as usize);
     let mut out = BytesMut::with_capacity(frame.len() * BATCH as usize);
@@ -88,9 +102,7 @@ fn over_buffered_frames(
             buf.put_slice(frame);
         }
         let t = Instant::now();
-        for _ in 0..n {
-            f(&mut dec, &mut buf, &mut out);
-        }
+        batch(&mut dec, &mut buf, &mut out, n);
         total += t.elapsed();
         left -= n;
     }
@@ -130,30 +142,14 @@ fn hot_path(c: &mut Criterion) {
         // each decoded borrowed (OCTO prefix, header, message header, echo args) and answered
         // with the prebuilt response header and the echo reply.
         b.iter_custom(|iters| {
-            let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME_SIZE);
-            let mut buf = BytesMut::with_capacity(frame.len() * BATCH as usize);
-            let mut out = BytesMut::with_capacity(frame.len() * BATCH as usize);
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(BATCH);
-                buf.clear();
-                out.clear();
-                for _ in 0..n {
-                    buf.put_slice(&frame);
-                }
-                let t = Instant::now();
-                let len = dec.whole_frames(&mut buf).unwrap();
+            over_buffered_batches(iters, &frame, |dec, buf, out, _| {
+                let len = dec.whole_frames(buf).unwrap();
                 let mut run = buf.split_to(len).freeze();
                 while let Some((f, len)) = FrameRef::front(&run, Framing::Octo) {
-                    black_box(serve_one(f.bytes(), &mut out));
+                    black_box(serve_one(f.bytes(), out));
                     bytes::Buf::advance(&mut run, len);
                 }
-                drop(run);
-                total += t.elapsed();
-                left -= n;
-            }
-            total
+            })
         })
     });
     g.finish();
