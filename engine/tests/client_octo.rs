@@ -417,13 +417,8 @@ fn a_panicking_callback_does_not_stop_the_shard() {
 
 #[test]
 fn an_on_shard_call_on_a_shard_the_client_does_not_run_on_is_refused() {
-    let server_engine = engine();
-    let server = echo_server(&server_engine);
-    let client_engine = engine();
+    let (_server_engine, _server, _client_engine, client) = echo_pair(|b| b);
     let other = engine();
-    let client = client_of(&client_engine, &[server.local_addr()])
-        .build(client_engine.runtime())
-        .unwrap();
     let (tx, rx) = mpsc::channel();
     let c = client.clone();
     other
@@ -485,13 +480,8 @@ fn call_on_then_callbacks_get_the_shard_and_make_the_next_call() {
 
 #[test]
 fn call_on_then_on_a_shard_the_client_does_not_run_on_is_refused() {
-    let server_engine = engine();
-    let server = echo_server(&server_engine);
-    let client_engine = engine();
+    let (_server_engine, _server, _client_engine, client) = echo_pair(|b| b);
     let other = engine();
-    let client = client_of(&client_engine, &[server.local_addr()])
-        .build(client_engine.runtime())
-        .unwrap();
     let (tx, rx) = mpsc::channel();
     other
         .runtime()
