@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use hdrhistogram::Histogram;
-use octo_engine::client::{CallResult, Client, Request};
+use octo_engine::client::{CallErrorKind, CallResult, Client, Request};
 use octo_engine::proto::echo::{self, EchoReply};
 use octo_engine::proto::{peek_message, Framing, ThriftMessageType};
 use octo_engine::runtime::Shard;
@@ -80,12 +80,23 @@ impl Outcome {
     /// loop, what a rate above the generator's capacity leaves (its connections' unsent output
     /// reached the high water mark). Counted among the errors too.
     pub fn refused_by_generator(&self) -> u64 {
+        let prefix = error_key_prefix(CallErrorKind::Overloaded);
         self.errors
             .iter()
-            .filter(|(what, _)| what.starts_with("Overloaded "))
+            .filter(|(what, _)| what.starts_with(&prefix))
             .map(|(_, n)| n)
             .sum()
     }
+}
+
+/// How a failed call is counted in [`Outcome::errors`]: its kind, then its OCTO status.
+fn error_key(kind: CallErrorKind, status: octo_engine::Status) -> String {
+    format!("{}{status:?})", error_key_prefix(kind))
+}
+
+/// The start of [`error_key`] for every failure of `kind`.
+fn error_key_prefix(kind: CallErrorKind) -> String {
+    format!("{kind:?} (")
 }
 
 /// What the generator's shard and the thread that runs the clock share. The shard publishes its
@@ -161,7 +172,7 @@ impl Local {
     fn record(&mut self, started: Instant, now: Instant, result: CallResult) {
         let verdict = match result {
             Ok(r) => self.expected.check(&r.body, r.sequence_id),
-            Err(e) => Err(format!("{:?} ({:?})", e.kind(), e.status())),
+            Err(e) => Err(error_key(e.kind(), e.status())),
         };
         if !self.tally.measuring.load(Ordering::Relaxed) {
             return;
