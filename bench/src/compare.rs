@@ -23,11 +23,15 @@ use serde_json::{json, Value};
 
 use crate::args::Args;
 use crate::client_load::{self, ClientLoadSpec, Outcome};
+use crate::hiccup;
 use crate::load::Proto;
 use crate::load_cli;
 use crate::measure;
 use crate::procs::{self, ServerProc};
 use crate::run_cmd::parse_workloads;
+
+/// How long `compare` measures the machine's own stalls before its open loops.
+const STALL_SECS: f64 = 3.0;
 
 /// How one server is started.
 #[derive(Clone, Copy, PartialEq)]
@@ -456,6 +460,13 @@ pub fn run(args: &Args) -> Result<(), String> {
                     (median(qps), w.0)
                 })
                 .fold((0.0, 64), |a, b| if b.0 > a.0 { b } else { a });
+            // What the machine itself takes from the two CPUs (the servers idle meanwhile): the
+            // floor it sets for the open loops' latency.
+            let stalls = hiccup::measure(&[server_cpu, load_cpu], STALL_SECS);
+            println!(
+                "\nthe machine's own stalls ({STALL_SECS} s spinning on CPUs {server_cpu} and {load_cpu} at once):\n{}",
+                hiccup::describe(&stalls)
+            );
             // Half the peak (the target's point), then a quarter (where the latency is when the
             // generator has room to spare).
             let mut runs = Vec::new();
@@ -477,6 +488,8 @@ pub fn run(args: &Args) -> Result<(), String> {
                     100.0 * o.client_cpu / o.elapsed.as_secs_f64().max(1e-9),
                     measure::loadavg()
                 );
+                let (floor_text, floor) = crate::run_cmd::open_loop_floor(&stalls, &o);
+                println!("{floor_text}");
                 runs.push(json!({
                     "server": "octo", "conns": conns, "rate": rate, "share_of_peak": share,
                     "peak_closed_loop_qps": peak.round(),
@@ -484,10 +497,10 @@ pub fn run(args: &Args) -> Result<(), String> {
                     "p99_us": h.value_at_quantile(0.99), "p999_us": h.value_at_quantile(0.999),
                     "max_us": h.max(), "errors": o.errors,
                     "client_cpu_util": o.client_cpu / o.elapsed.as_secs_f64().max(1e-9),
-                    "loadavg": measure::loadavg(),
+                    "loadavg": measure::loadavg(), "floor": floor,
                 }));
             }
-            open = Some(json!(runs));
+            open = Some(json!({ "stalls": hiccup::json(&stalls), "runs": runs }));
         }
     }
     drop(servers);

@@ -11,6 +11,7 @@
 //! octo-bench compare [--secs S] [--rounds R] [--workloads ...] [--servers LIST] [--json FILE]
 //! octo-bench runtimes [--secs S] [--rounds R] [--scenarios 8x1,8x16,64x1] [--servers LIST]
 //!                  [--server-cpu N] [--load-cpu N] [--size BYTES] [--perf] [--nice N]
+//! octo-bench hiccup [--secs S] [--cpus LIST]
 //! ```
 //!
 //! `serve` runs until SIGINT/SIGTERM and prints `listening on ADDR pid PID` when ready.
@@ -19,10 +20,13 @@
 //! runs octo and its peers interleaved (bench/compare is its wrapper).
 //! `runtimes` starts each server pinned to one CPU, drives it from another, interleaved, and
 //! prints QPS, requests per server-CPU-second and (with `--perf`) syscalls and IPIs per request.
+//! `hiccup` spins on the CPUs at once and reports the time the machine took away from them, and
+//! the open-loop latency floor those stalls alone set (`run` and `compare` measure it too).
 
 mod args;
 mod client_load;
 mod compare;
+mod hiccup;
 mod load;
 mod load_cli;
 mod measure;
@@ -46,7 +50,8 @@ fn usage() -> ExitCode {
          [--load-cpu N] [--out DIR] [--no-open-loop]\n  \
          octo-bench compare [--secs S] [--rounds R] [--workloads LIST] [--servers LIST] [--json FILE]\n  \
          octo-bench runtimes [--secs S] [--rounds R] [--scenarios 8x1,8x16,64x1] [--servers LIST] \
-         [--server-cpu N] [--load-cpu N] [--size BYTES] [--perf]"
+         [--server-cpu N] [--load-cpu N] [--size BYTES] [--perf]\n  \
+         octo-bench hiccup [--secs S] [--cpus LIST]"
     );
     ExitCode::from(2)
 }
@@ -69,6 +74,7 @@ fn main() -> ExitCode {
         "run" => run_cmd::run(&args),
         "compare" => compare::run(&args),
         "runtimes" => runtimes::run(&args),
+        "hiccup" => hiccup::run(&args),
         "-h" | "--help" | "help" => return usage(),
         other => Err(format!("unknown command {other}")),
     };

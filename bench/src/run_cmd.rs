@@ -1,20 +1,48 @@
 //! `octo-bench run`, the README's main command: an octo Echo server (its own process, one shard
 //! on `--server-cpu`, default 0) driven by octo's client (`--load-cpu`, default 1) through the
 //! standard workloads (8x1, 64x1, 8x16 closed loop, 1 KiB), then an open loop at half the best
-//! closed-loop rate. Prints the table and writes `run.json` and `latency.svg` under
+//! closed-loop rate, and the machine's own stalls with the latency floor they set for that open
+//! loop (`hiccup.rs`). Prints the table and writes `run.json` and `latency.svg` under
 //! bench/results/latest/ (or `--out DIR`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::args::Args;
 use crate::client_load::{self, ClientLoadSpec, Outcome};
+use crate::hiccup;
 use crate::load::Proto;
 use crate::measure;
 use crate::procs;
 use crate::report::{self, Row};
+
+/// How long `run` measures the machine's own stalls.
+const STALL_SECS: f64 = 2.0;
+
+/// The open loop's latency floor from the machine's stalls at the CPU loads `o` ran at: a line
+/// to print and its JSON.
+pub fn open_loop_floor(stalls: &[hiccup::CpuStalls], o: &Outcome) -> (String, Value) {
+    let secs = o.elapsed.as_secs_f64().max(1e-9);
+    let (server, client) = (o.server_cpu.unwrap_or(0.0) / secs, o.client_cpu / secs);
+    let (p99, p999) = hiccup::loaded_floors(stalls, &[server, client]);
+    let h = &o.latency_us;
+    (
+        format!(
+            "  at the open loop's loads (server {:.0}%, generator {:.0}%) these stalls alone allow no better than p99 {p99} us, p99.9 {p999} us; it measured p99 {} us, p99.9 {} us",
+            100.0 * server,
+            100.0 * client,
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999)
+        ),
+        json!({
+            "server_cpu_util": server, "client_cpu_util": client,
+            "p99_floor_us": p99, "p999_floor_us": p999,
+            "p99_us": h.value_at_quantile(0.99), "p999_us": h.value_at_quantile(0.999),
+        }),
+    )
+}
 
 pub fn default_out_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -106,6 +134,13 @@ pub fn run(args: &Args) -> Result<(), String> {
             results.push((format!("open {conns} @{rate:.0}/s"), o, measure::loadavg()));
         }
     }
+    // What the machine itself takes from the two CPUs (the server idles meanwhile), and the
+    // latency floor that sets for the open loop at the loads it ran at.
+    let stalls = if open_loop {
+        Some(hiccup::measure(&[server_cpu, load_cpu], STALL_SECS))
+    } else {
+        None
+    };
     drop(server);
 
     let rows: Vec<Row> = results
@@ -120,6 +155,16 @@ pub fn run(args: &Args) -> Result<(), String> {
     for r in &rows {
         println!("{}", report::table_row(r));
     }
+    let floors = stalls.as_ref().and_then(|stalls| {
+        let (_, o, _) = results.iter().find(|r| r.0.starts_with("open"))?;
+        Some(open_loop_floor(stalls, o))
+    });
+    if let (Some(stalls), Some((text, _))) = (&stalls, &floors) {
+        println!(
+            "\nthe machine's own stalls ({STALL_SECS} s spinning on CPUs {server_cpu} and {load_cpu} at once):\n{}\n{text}",
+            hiccup::describe(stalls)
+        );
+    }
     std::fs::create_dir_all(&out).map_err(|e| format!("create {}: {e}", out.display()))?;
     let json = json!({
         "command": "octo-bench run",
@@ -127,6 +172,8 @@ pub fn run(args: &Args) -> Result<(), String> {
         "server_cpu": server_cpu, "load_cpu": load_cpu,
         "generator": "octo client",
         "results": rows.iter().map(report::json_row).collect::<Vec<_>>(),
+        "stalls": stalls.as_deref().map(hiccup::json),
+        "open_loop_floor": floors.map(|f| f.1),
     });
     let json_path = out.join("run.json");
     std::fs::write(

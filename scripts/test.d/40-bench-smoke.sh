@@ -19,5 +19,8 @@ for w in 8x1 64x1 8x16; do
     echo "40-bench-smoke: no good row for $w" >&2; exit 1; }
 done
 grep -q '"requests"' "$OUT/run.json"
+# The machine's own stalls and the open loop's floor from them are measured and reported.
+grep -q "the machine's own stalls" "$OUT/stdout"
+grep -q '"p99_floor_us"' "$OUT/run.json"
 grep -q '<polyline' "$OUT/latency.svg"
 echo "40-bench-smoke: ok"
