@@ -30,7 +30,7 @@ pub fn open_loop_floor(stalls: &[hiccup::CpuStalls], o: &Outcome) -> (String, Va
     let h = &o.latency_us;
     (
         format!(
-            "  at the open loop's loads (server {:.0}%, generator {:.0}%) these stalls alone allow no better than p99 {p99} us, p99.9 {p999} us; it measured p99 {} us, p99.9 {} us",
+            "  at the open loop's loads (server {:.0}%, generator {:.0}%), stalls like these alone would give it p99 {p99} us, p99.9 {p999} us; it measured p99 {} us, p99.9 {} us",
             100.0 * server,
             100.0 * client,
             h.value_at_quantile(0.99),
