@@ -81,6 +81,14 @@ impl EngineBuilder {
         self
     }
 
+    /// Whether shards poll their rings instead of sleeping when idle (see
+    /// [`RuntimeConfig::busy_poll`]; default from `OCTO_BUSY_POLL`, else off). Each shard then
+    /// keeps its CPU fully busy.
+    pub fn busy_poll(mut self, on: bool) -> Self {
+        self.config.busy_poll = on;
+        self
+    }
+
     /// Default limits for servers on this engine.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;

@@ -74,6 +74,38 @@ fn a_shard_echoes_whole_frames_back() {
 }
 
 #[test]
+fn a_busy_polling_shard_echoes_fires_timers_runs_posts_and_stops() {
+    let rt = Runtime::start(RuntimeConfig {
+        shards: 1,
+        cpus: Some(vec![]),
+        busy_poll: true,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime starts");
+    let addr = echo_server(&rt);
+    let mut s = connect(addr);
+    for i in 0..3u8 {
+        let frame = thrift_frame(&[i; 300]);
+        s.write_all(&frame).unwrap();
+        let mut back = vec![0; frame.len()];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(back, frame);
+    }
+    // A timer fires, and not before its deadline; a post from this thread runs.
+    let (tx, rx) = mpsc::channel();
+    rt.shard(0)
+        .post(move |shard| {
+            let deadline = shard.now() + Duration::from_millis(20);
+            shard.set_timer(deadline, move |_| {
+                let _ = tx.send(Instant::now() >= deadline);
+            });
+        })
+        .unwrap();
+    assert_eq!(rx.recv_timeout(WAIT), Ok(true));
+    rt.shutdown();
+}
+
+#[test]
 fn a_frame_sent_a_few_bytes_at_a_time_is_echoed_whole() {
     let rt = runtime(1);
     let addr = echo_server(&rt);

@@ -5,7 +5,7 @@
 //! (a SO_REUSEPORT group: the kernel spreads connections over the shards), its connections and
 //! its timers. Each loop turn reaps completions, fires due timers, runs mailbox work, queues one
 //! send per connection with output, and then makes ONE submit-and-wait call, bounded by the next
-//! timer deadline. Each connection keeps one multishot receive armed: the kernel writes what
+//! timer deadline (or, with [`RuntimeConfig::busy_poll`], one that never sleeps). Each connection keeps one multishot receive armed: the kernel writes what
 //! arrives into the shard's pool of provided buffers (`bufring.rs`) and the shard copies it into
 //! the connection's input, so a request costs no receive submission, no failed receive attempt
 //! and no poll re-arm (at 8x1 this cut the server's CPU per request by about 1-5%, see
@@ -157,6 +157,13 @@ pub struct RuntimeConfig {
     pub recv_pool_buffers: u16,
     /// See `recv_pool_buffers`.
     pub recv_pool_buffer_size: u32,
+    /// Never sleep: a shard with nothing to do polls its ring (an enter with a zero timeout)
+    /// until something arrives, instead of waiting in the kernel. It keeps its CPU 100% busy,
+    /// and in return pays no sleep and wake-up per batch of events, which on a virtual machine
+    /// cost a fifth of a lightly loaded shard's CPU and delay each wake-up. For a shard that
+    /// owns its CPU and must answer promptly at a rate below its capacity, such as the bench's
+    /// open-loop generator. Default from `OCTO_BUSY_POLL` (`1` on), else off.
+    pub busy_poll: bool,
     /// Thread name prefix.
     pub name: String,
 }
@@ -182,6 +189,9 @@ impl Default for RuntimeConfig {
                 .unwrap_or(true),
             recv_pool_buffers: env_num("OCTO_RECV_POOL_BUFFERS").unwrap_or(8),
             recv_pool_buffer_size: env_num("OCTO_RECV_POOL_BUFFER_SIZE").unwrap_or(64 << 10),
+            busy_poll: std::env::var("OCTO_BUSY_POLL")
+                .map(|v| v == "1")
+                .unwrap_or(false),
             name: "octo-shard".to_string(),
         }
     }
@@ -249,6 +259,7 @@ impl Runtime {
                 recv_multishot: config.recv_multishot,
                 pool_buffers: config.recv_pool_buffers,
                 pool_buffer_size: config.recv_pool_buffer_size,
+                busy_poll: config.busy_poll,
             };
             let shard_handle = handle.clone();
             let thread = std::thread::Builder::new()

@@ -557,6 +557,8 @@ pub struct Shard {
     flush_queue: Vec<u32>,
     /// Sends submitted this turn whose completion needs no prompt handling (see `flush`).
     quiet_sends: usize,
+    /// Poll instead of sleeping (`RuntimeConfig::busy_poll`).
+    busy_poll: bool,
     /// Loop turns so far.
     turn: u64,
     completions: Vec<(u64, i32, u32)>,
@@ -585,6 +587,7 @@ pub(crate) struct ShardOptions {
     pub(crate) recv_multishot: bool,
     pub(crate) pool_buffers: u16,
     pub(crate) pool_buffer_size: u32,
+    pub(crate) busy_poll: bool,
 }
 
 pub(crate) fn build_ring(entries: u32, want: TaskRun) -> io::Result<(IoUring, TaskRun)> {
@@ -630,6 +633,7 @@ impl Shard {
             recv_multishot,
             pool_buffers,
             pool_buffer_size,
+            busy_poll,
         } = opts;
         let pool = if recv_multishot {
             RecvPool::new(&ring, pool_buffers, pool_buffer_size).ok()
@@ -658,6 +662,7 @@ impl Shard {
             mailbox,
             flush_queue: Vec::new(),
             quiet_sends: 0,
+            busy_poll,
             turn: 0,
             completions: Vec::with_capacity(1024),
             eventfd_buf: Box::new(0),
@@ -865,7 +870,9 @@ impl Shard {
                 }
             }
             self.flush();
-            let busy = !self.core.deferred.is_empty()
+            // A busy-polling shard never sleeps: every turn enters with a zero timeout.
+            let busy = self.busy_poll
+                || !self.core.deferred.is_empty()
                 || !self.mailbox.is_empty()
                 || !self.core.handle.overflow().is_empty();
             // With DEFER_TASKRUN, completions are only produced by an enter that asks for
