@@ -389,6 +389,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             rate,
             server_pid: Some(pid),
             progress: false,
+            busy_poll: true,
         }
     };
     let drive = |e: &Entry, s: &ClientLoadSpec| {

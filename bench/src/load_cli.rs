@@ -28,6 +28,7 @@ pub fn spec_from(args: &Args) -> Result<ClientLoadSpec, String> {
         rate: (rate > 0.0).then_some(rate),
         server_pid: (pid > 0).then_some(pid as u32),
         progress: !args.flag("quiet"),
+        busy_poll: !args.flag("no-busy-poll"),
     })
 }
 

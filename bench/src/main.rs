@@ -6,6 +6,7 @@
 //! octo-bench load  --addr HOST:PORT [--conns N] [--depth D] [--size BYTES] [--secs S]
 //!                  [--warmup S] [--proto octo|thrift] [--rate R] [--server-pid PID]
 //!                  [--generator octo|raw] [--service NAME] [--cpu N] [--json [FILE]] [--quiet]
+//!                  [--no-busy-poll]
 //! octo-bench run   [--secs S] [--workloads 8x1,64x1,8x16] [--size BYTES] [--server-cpu N]
 //!                  [--load-cpu N] [--out DIR] [--no-open-loop]
 //! octo-bench compare [--secs S] [--rounds R] [--workloads ...] [--servers LIST] [--json FILE]
@@ -45,7 +46,7 @@ fn usage() -> ExitCode {
          [--runtime octo|tokio] [--mode echo|raw] [--taskrun defer|coop|plain]\n  \
          octo-bench load --addr HOST:PORT [--conns N] [--depth D] [--size BYTES] [--secs S] \
          [--warmup S] [--proto octo|thrift] [--rate R] [--server-pid PID] [--generator octo|raw] \
-         [--service NAME] [--cpu N] [--json [FILE]] [--quiet]\n  \
+         [--service NAME] [--cpu N] [--json [FILE]] [--quiet] [--no-busy-poll]\n  \
          octo-bench run [--secs S] [--workloads 8x1,64x1,8x16] [--size BYTES] [--server-cpu N] \
          [--load-cpu N] [--out DIR] [--no-open-loop]\n  \
          octo-bench compare [--secs S] [--rounds R] [--workloads LIST] [--servers LIST] [--json FILE]\n  \

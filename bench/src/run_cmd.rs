@@ -111,6 +111,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         rate,
         server_pid: Some(server.pid),
         progress: true,
+        busy_poll: true,
     };
     let mut results: Vec<(String, Outcome, f64)> = Vec::new();
     for &(conns, depth) in &workloads {
