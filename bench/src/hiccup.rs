@@ -37,6 +37,8 @@ const KEEP_MAX: usize = 1 << 20;
 #[derive(Clone, Debug)]
 pub struct CpuStalls {
     pub cpu: usize,
+    /// Whether the thread could be pinned to `cpu` (if not, it ran wherever the kernel put it).
+    pub pinned: bool,
     /// How long the thread spun.
     pub spun: Duration,
     /// Every gap of at least [`KEEP_FROM`] between two clock reads, in nanoseconds.
@@ -66,9 +68,12 @@ pub fn measure(cpus: &[usize], secs: f64) -> Vec<CpuStalls> {
         .map(|&cpu| {
             let start = start.clone();
             std::thread::spawn(move || {
-                core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+                let pinned = core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
                 start.wait();
-                spin(cpu, Duration::from_secs_f64(secs))
+                CpuStalls {
+                    pinned,
+                    ..spin(cpu, Duration::from_secs_f64(secs))
+                }
             })
         })
         .collect();
@@ -95,6 +100,7 @@ fn spin(cpu: usize, span: Duration) -> CpuStalls {
     }
     CpuStalls {
         cpu,
+        pinned: true,
         spun: prev.duration_since(t0),
         gaps_ns,
         max: Duration::from_nanos(max),
@@ -157,8 +163,9 @@ pub fn describe(stalls: &[CpuStalls]) -> String {
         let (n100, f100) = s.lost(Duration::from_micros(100));
         let (n1, f1) = s.lost(Duration::from_millis(1));
         out.push_str(&format!(
-            "  cpu {}: spun {:.1} s, max gap {} us; gaps > 100 us: {n100} ({:.2}% of the time); > 1 ms: {n1} ({:.2}%)\n",
+            "  cpu {}{}: spun {:.1} s, max gap {} us; gaps > 100 us: {n100} ({:.2}% of the time); > 1 ms: {n1} ({:.2}%)\n",
             s.cpu,
+            if s.pinned { "" } else { " (could not pin)" },
             s.spun.as_secs_f64(),
             s.max.as_micros(),
             100.0 * f100,
@@ -173,8 +180,8 @@ pub fn describe(stalls: &[CpuStalls]) -> String {
     out
 }
 
-/// What the stalls alone allow an open loop that kept its CPUs this busy (`loads[i]` for
-/// `stalls[i]`'s CPU): its p99 and p99.9 floors in microseconds.
+/// The p99 and p99.9, in microseconds, that these stalls alone would give an open loop that
+/// kept its CPUs this busy (`loads[i]` for `stalls[i]`'s CPU); see [`floor`].
 pub fn loaded_floors(stalls: &[CpuStalls], loads: &[f64]) -> (u64, u64) {
     (
         floor(stalls, loads, 0.99).as_micros() as u64,
@@ -188,7 +195,7 @@ pub fn json(stalls: &[CpuStalls]) -> Value {
             let (n100, f100) = s.lost(Duration::from_micros(100));
             let (n1, f1) = s.lost(Duration::from_millis(1));
             json!({
-                "cpu": s.cpu, "spun_s": s.spun.as_secs_f64(), "max_gap_us": s.max.as_micros() as u64,
+                "cpu": s.cpu, "pinned": s.pinned, "spun_s": s.spun.as_secs_f64(), "max_gap_us": s.max.as_micros() as u64,
                 "gaps_over_100us": n100, "time_in_gaps_over_100us": f100,
                 "gaps_over_1ms": n1, "time_in_gaps_over_1ms": f1,
             })
@@ -208,6 +215,10 @@ pub fn run(args: &Args) -> Result<(), String> {
     if cpus.is_empty() {
         return Err("--cpus names no CPU".into());
     }
+    let have = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let Some(c) = cpus.iter().find(|&&c| c >= have) {
+        return Err(format!("no CPU {c}: this machine has {have}"));
+    }
     println!(
         "spinning on CPUs {cpus:?} at once for {secs} s, recording every gap between two clock reads"
     );
@@ -223,6 +234,7 @@ mod tests {
     fn cpu(spun_ms: u64, gaps_us: &[u64]) -> CpuStalls {
         CpuStalls {
             cpu: 0,
+            pinned: true,
             spun: Duration::from_millis(spun_ms),
             gaps_ns: gaps_us.iter().map(|g| g * 1_000).collect(),
             max: Duration::from_micros(gaps_us.iter().copied().max().unwrap_or(0)),
