@@ -64,8 +64,11 @@ pub struct Outcome {
     pub latency_us: Histogram<u64>,
     /// Failed or mismatched calls, by kind and status.
     pub errors: BTreeMap<String, u64>,
-    /// CPU seconds of this process (the generator) over the window.
+    /// CPU seconds of this process (the generator) over the window, less the time its shard
+    /// spent polling with nothing to do when it busy-polls: the CPU its work took.
     pub client_cpu: f64,
+    /// Seconds the generator's shard spent polling with nothing to do (0 unless busy polling).
+    pub client_polled: f64,
     /// CPU seconds of the server over the window, when its pid is known.
     pub server_cpu: Option<f64>,
 }
@@ -109,6 +112,9 @@ struct Tally {
     stop: AtomicBool,
     ok: AtomicU64,
     outstanding: AtomicU64,
+    /// The shard's idle polling (ns) when the window opened and when it closed.
+    polled_at_start: AtomicU64,
+    polled_at_end: AtomicU64,
     hist: Mutex<Histogram<u64>>,
     errors: Mutex<BTreeMap<String, u64>>,
 }
@@ -322,12 +328,14 @@ fn pace(shard: &mut Shard, mut p: Box<Pacer>) {
 /// Runs one load on its own client engine (one shard, pinned to `spec.cpu`).
 ///
 /// An open loop's shard busy-polls (`spec.busy_poll`, the default): it has its CPU to itself,
-/// and sleeping between ticks and answers costs it about a fifth of its CPU in sleeps and
-/// wake-ups, which at half of octo's peak left it at 81-86% and slow to catch up after any
-/// stall. Interleaved at 650K/s (10 rounds each, same server): p99 1.0-46 ms, median 2.2 ms,
-/// polling; 1.7-284 ms, median 9.5 ms, sleeping, where two rounds of ten fell into overload
-/// (the generator's own client refusing calls). Its CPU column then reads 100%. Closed loops
-/// keep sleeping, so their client CPU still shows what the generator costs.
+/// and polling means it never waits to be woken for a tick or an answer. Sleeping, it reached
+/// 81-86% of its CPU at half of octo's peak and was slow to catch up after a stall.
+/// Interleaved at 650K/s (12 rounds each, same server): p99 0.7-46 ms, median 2.2 ms,
+/// polling; 1.7-284 ms, median 4.6 ms, sleeping, where two rounds of twelve fell into overload
+/// (the generator's own client refusing calls). The time the shard spends polling with nothing
+/// to do is left out of `client_cpu` (see [`Outcome`]), so the client CPU still shows what
+/// the generator's work costs: about the same either way (72-73% polling, 72-78% sleeping, at
+/// 650K/s). Closed loops never poll.
 pub fn run(spec: &ClientLoadSpec) -> Result<Outcome, String> {
     // This thread only keeps time, but it belongs on the generator's CPU, not the server's.
     if let Some(id) = spec.cpu {
@@ -373,6 +381,8 @@ fn run_on(engine: &Engine, spec: &ClientLoadSpec) -> Result<Outcome, String> {
         stop: AtomicBool::new(false),
         ok: AtomicU64::new(0),
         outstanding: AtomicU64::new(0),
+        polled_at_start: AtomicU64::new(0),
+        polled_at_end: AtomicU64::new(0),
         hist: Mutex::new(histogram()),
         errors: Mutex::new(BTreeMap::new()),
     });
@@ -438,6 +448,13 @@ fn run_on(engine: &Engine, spec: &ClientLoadSpec) -> Result<Outcome, String> {
     std::thread::sleep(Duration::from_secs_f64(spec.warmup));
     let cpu0 = Cpu::sample(spec.server_pid);
     tally.measuring.store(true, Ordering::Relaxed);
+    let t = tally.clone();
+    shard
+        .post(move |shard| {
+            let polled = shard.idle_polled().as_nanos() as u64;
+            t.polled_at_start.store(polled, Ordering::Relaxed);
+        })
+        .map_err(|_| "the client shard stopped")?;
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(spec.secs);
     let mut next_tick = start + Duration::from_secs(1);
@@ -469,8 +486,11 @@ fn run_on(engine: &Engine, spec: &ClientLoadSpec) -> Result<Outcome, String> {
     let cpu1 = Cpu::sample(spec.server_pid);
     // The shard's last counts of the window (it records nothing after this runs).
     let (pub_tx, pub_rx) = mpsc::channel::<()>();
+    let t = tally.clone();
     shard
-        .post(move |_| {
+        .post(move |shard| {
+            let polled = shard.idle_polled().as_nanos() as u64;
+            t.polled_at_end.store(polled, Ordering::Relaxed);
             LOCAL.with(|l| {
                 if let Some(local) = l.borrow().as_ref() {
                     local.borrow_mut().publish();
@@ -500,6 +520,11 @@ fn run_on(engine: &Engine, spec: &ClientLoadSpec) -> Result<Outcome, String> {
     }
     drop(clients);
     let (client_cpu, server_cpu) = measure::cpu_delta(&cpu0, &cpu1);
+    let polled = tally
+        .polled_at_end
+        .load(Ordering::Relaxed)
+        .saturating_sub(tally.polled_at_start.load(Ordering::Relaxed)) as f64
+        / 1e9;
     let hist = tally.hist.lock().unwrap().clone();
     let errors = tally.errors.lock().unwrap().clone();
     Ok(Outcome {
@@ -507,7 +532,8 @@ fn run_on(engine: &Engine, spec: &ClientLoadSpec) -> Result<Outcome, String> {
         elapsed,
         latency_us: hist,
         errors,
-        client_cpu,
+        client_cpu: (client_cpu - polled).max(0.0),
+        client_polled: polled,
         server_cpu,
     })
 }
@@ -540,6 +566,7 @@ mod tests {
             latency_us: histogram(),
             errors,
             client_cpu: 0.0,
+            client_polled: 0.0,
             server_cpu: None,
         };
         assert_eq!(o.refused_by_generator(), 7);

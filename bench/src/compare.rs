@@ -479,7 +479,7 @@ pub fn run(args: &Args) -> Result<(), String> {
                 )?;
                 let h = &o.latency_us;
                 println!(
-                    "open loop octo {conns} conns at {rate:.0}/s ({label} of the best closed-loop median {peak:.0}): {:.0} req/s, p50 {} us, p99 {} us, p99.9 {} us, max {} us, errors {}, client CPU {:.0}%, load {:.2}",
+                    "open loop octo {conns} conns at {rate:.0}/s ({label} of the best closed-loop median {peak:.0}): {:.0} req/s, p50 {} us, p99 {} us, p99.9 {} us, max {} us, errors {}, client CPU {:.0}% working and {:.0}% polling idle, load {:.2}",
                     o.qps(),
                     h.value_at_quantile(0.5),
                     h.value_at_quantile(0.99),
@@ -487,6 +487,7 @@ pub fn run(args: &Args) -> Result<(), String> {
                     h.max(),
                     o.error_count(),
                     100.0 * o.client_cpu / o.elapsed.as_secs_f64().max(1e-9),
+                    100.0 * o.client_polled / o.elapsed.as_secs_f64().max(1e-9),
                     measure::loadavg()
                 );
                 let (floor_text, floor) = crate::run_cmd::open_loop_floor(&stalls, &o);
@@ -498,6 +499,7 @@ pub fn run(args: &Args) -> Result<(), String> {
                     "p99_us": h.value_at_quantile(0.99), "p999_us": h.value_at_quantile(0.999),
                     "max_us": h.max(), "errors": o.errors,
                     "client_cpu_util": o.client_cpu / o.elapsed.as_secs_f64().max(1e-9),
+                    "client_idle_polling_s": o.client_polled,
                     "loadavg": measure::loadavg(), "floor": floor,
                 }));
             }

@@ -71,6 +71,7 @@ pub fn run_raw(spec: &ClientLoadSpec) -> Result<Outcome, String> {
         latency_us: r.latency_us,
         errors,
         client_cpu,
+        client_polled: 0.0,
         server_cpu,
     })
 }

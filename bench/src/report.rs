@@ -79,6 +79,7 @@ pub fn json_row(r: &Row) -> Value {
         },
         "errors": o.errors,
         "client_cpu_util": o.client_cpu / secs,
+        "client_idle_polling_s": o.client_polled,
         "client_req_per_cpu_s": (o.client_cpu > 0.0).then(|| (o.requests as f64 / o.client_cpu).round()),
         "server_cpu_util": o.server_cpu.map(|c| c / secs),
         "server_req_per_cpu_s": o.server_cpu.filter(|c| *c > 0.0).map(|c| (o.requests as f64 / c).round()),

@@ -83,7 +83,7 @@ impl EngineBuilder {
 
     /// Whether shards poll their rings instead of sleeping when idle (see
     /// [`RuntimeConfig::busy_poll`]; default from `OCTO_BUSY_POLL`, else off). Each shard then
-    /// keeps its CPU fully busy.
+    /// keeps its CPU fully busy and counts its idle polling (`ShardCore::idle_polled`).
     pub fn busy_poll(mut self, on: bool) -> Self {
         self.config.busy_poll = on;
         self

@@ -74,7 +74,7 @@ fn a_shard_echoes_whole_frames_back() {
 }
 
 #[test]
-fn a_busy_polling_shard_echoes_fires_timers_runs_posts_and_stops() {
+fn a_busy_polling_shard_echoes_fires_timers_runs_posts_counts_its_idle_time_and_stops() {
     let rt = Runtime::start(RuntimeConfig {
         shards: 1,
         cpus: Some(vec![]),
@@ -102,7 +102,27 @@ fn a_busy_polling_shard_echoes_fires_timers_runs_posts_and_stops() {
         })
         .unwrap();
     assert_eq!(rx.recv_timeout(WAIT), Ok(true));
+    // With nothing to do it keeps polling, and counts that time as idle.
+    let idle = |rt: &Runtime| {
+        let (tx, rx) = mpsc::channel();
+        rt.shard(0)
+            .post(move |shard| tx.send(shard.idle_polled()).unwrap())
+            .unwrap();
+        rx.recv_timeout(WAIT).unwrap()
+    };
+    let before = idle(&rt);
+    std::thread::sleep(Duration::from_millis(100));
+    let after = idle(&rt);
+    assert!(
+        after >= before + Duration::from_millis(20),
+        "idle polling went from {before:?} to {after:?} over 100 ms"
+    );
     rt.shutdown();
+    // A shard that sleeps when idle counts no idle polling.
+    let sleeper = runtime(1);
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(idle(&sleeper), Duration::ZERO);
+    sleeper.shutdown();
 }
 
 #[test]

@@ -159,10 +159,12 @@ pub struct RuntimeConfig {
     pub recv_pool_buffer_size: u32,
     /// Never sleep: a shard with nothing to do polls its ring (an enter with a zero timeout)
     /// until something arrives, instead of waiting in the kernel. It keeps its CPU 100% busy,
-    /// and in return pays no sleep and wake-up per batch of events, which on a virtual machine
-    /// cost a fifth of a lightly loaded shard's CPU and delay each wake-up. For a shard that
-    /// owns its CPU and must answer promptly at a rate below its capacity, such as the bench's
-    /// open-loop generator. Default from `OCTO_BUSY_POLL` (`1` on), else off.
+    /// and in return never waits to be woken: a due timer or an arriving completion is handled
+    /// at once (on a virtual machine a halted vCPU is slow to wake). The time spent polling
+    /// with nothing to do is counted (`ShardCore::idle_polled`), so the CPU the work took can
+    /// still be told apart. For a shard that owns its CPU and must react promptly at a rate
+    /// below its capacity, such as the bench's open-loop generator. Default from
+    /// `OCTO_BUSY_POLL` (`1` on), else off.
     pub busy_poll: bool,
     /// Thread name prefix.
     pub name: String,

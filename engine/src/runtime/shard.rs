@@ -335,6 +335,8 @@ pub struct ShardCore {
     recv_poll_first: bool,
     wait_for_sends: bool,
     conn_count: usize,
+    /// With busy polling: time spent in loop turns that found nothing to do.
+    idle_polled: Duration,
     locals: Vec<Box<dyn Any>>,
     /// Buffers for multishot receives; `None` when off or refused by the kernel. Declared after
     /// `ring` so that it is dropped after the ring is closed.
@@ -391,6 +393,14 @@ impl ShardCore {
     /// Pending timers on this shard.
     pub fn timer_count(&self) -> usize {
         self.timers.len()
+    }
+
+    /// With [`super::RuntimeConfig::busy_poll`], how long this shard has spent in loop turns
+    /// that found nothing to do (no completion, timer, post or deferred task), each counted
+    /// from its start to the next turn's: its CPU time minus this is the time it worked.
+    /// Always zero for a shard that sleeps when idle.
+    pub fn idle_polled(&self) -> Duration {
+        self.idle_polled
     }
 
     /// Whether the shard is stopping (connections are being aborted).
@@ -653,6 +663,7 @@ impl Shard {
                 recv_poll_first,
                 wait_for_sends,
                 conn_count: 0,
+                idle_polled: Duration::ZERO,
                 locals: Vec::new(),
                 pool,
             },
@@ -856,13 +867,22 @@ impl Shard {
 
     pub(crate) fn run(mut self) {
         self.arm_eventfd();
+        // The previous turn's start, if it found nothing to do (busy polling only).
+        let mut idle_since: Option<Instant> = None;
         loop {
             self.turn = self.turn.wrapping_add(1);
-            self.core.now = Instant::now();
+            let now = Instant::now();
+            self.core.now = now;
+            if let Some(since) = idle_since.take() {
+                self.core.idle_polled += now.saturating_duration_since(since);
+            }
             self.reap_completions();
-            self.fire_timers();
-            self.drain_mailbox();
-            self.run_deferred();
+            let fired = self.fire_timers();
+            let posted = self.drain_mailbox();
+            let deferred = self.run_deferred();
+            if self.busy_poll && self.completions.is_empty() && !fired && !posted && !deferred {
+                idle_since = Some(now);
+            }
             if self.core.stopping {
                 self.stop_everything();
                 if self.core.conn_count == 0 && self.listener_count() == 0 {
@@ -954,9 +974,12 @@ impl Shard {
         self.completions = batch;
     }
 
-    fn fire_timers(&mut self) {
+    /// Runs every due timer; whether there was one.
+    fn fire_timers(&mut self) -> bool {
         let now = self.core.now;
+        let mut fired = false;
         while let Some(target) = self.core.timers.pop_expired(now) {
+            fired = true;
             match target {
                 TimerTarget::Task(task) => task(self),
                 TimerTarget::Conn { id, token } => {
@@ -982,25 +1005,36 @@ impl Shard {
                 }
             }
         }
+        fired
     }
 
-    fn drain_mailbox(&mut self) {
-        // Bounded per turn so that a flood of posts cannot starve the sockets.
+    /// Runs posted tasks (bounded per turn so that a flood of posts cannot starve the
+    /// sockets); whether there was one.
+    fn drain_mailbox(&mut self) -> bool {
+        let mut ran = false;
         for _ in 0..4096 {
             match self.mailbox.try_recv() {
-                Ok(task) => task(self),
+                Ok(task) => {
+                    ran = true;
+                    task(self)
+                }
                 Err(_) => break,
             }
         }
         for _ in 0..4096 {
             match self.core.handle.overflow().try_recv() {
-                Ok(task) => task(self),
+                Ok(task) => {
+                    ran = true;
+                    task(self)
+                }
                 Err(_) => break,
             }
         }
+        ran
     }
 
-    fn run_deferred(&mut self) {
+    /// Runs the tasks deferred so far; whether there was one.
+    fn run_deferred(&mut self) -> bool {
         let n = self.core.deferred.len();
         for _ in 0..n {
             match self.core.deferred.pop_front() {
@@ -1008,6 +1042,7 @@ impl Shard {
                 None => break,
             }
         }
+        n > 0
     }
 
     /// Calls a handler method on a live connection, then settles the connection's state.
