@@ -461,8 +461,8 @@ pub fn run(args: &Args) -> Result<(), String> {
                     (median(qps), w.0)
                 })
                 .fold((0.0, 64), |a, b| if b.0 > a.0 { b } else { a });
-            // What the machine itself takes from the two CPUs (the servers idle meanwhile): the
-            // floor it sets for the open loops' latency.
+            // What the machine itself takes from the two CPUs (the servers idle meanwhile), and
+            // so the p99 its stalls alone would give the open loops (an estimate).
             let stalls = hiccup::measure(&[server_cpu, load_cpu], STALL_SECS);
             println!(
                 "\nthe machine's own stalls ({STALL_SECS} s spinning on CPUs {server_cpu} and {load_cpu} at once):\n{}",

@@ -1,7 +1,7 @@
 //! `octo-bench run`, the README's main command: an octo Echo server (its own process, one shard
 //! on `--server-cpu`, default 0) driven by octo's client (`--load-cpu`, default 1) through the
 //! standard workloads (8x1, 64x1, 8x16 closed loop, 1 KiB), then an open loop at half the best
-//! closed-loop rate, and the machine's own stalls with the latency floor they set for that open
+//! closed-loop rate, and the machine's own stalls with the p99 they alone would give that open
 //! loop (`hiccup.rs`). Prints the table and writes `run.json` and `latency.svg` under
 //! bench/results/latest/ (or `--out DIR`).
 
@@ -21,8 +21,8 @@ use crate::report::{self, Row};
 /// How long `run` measures the machine's own stalls.
 const STALL_SECS: f64 = 2.0;
 
-/// The open loop's latency floor from the machine's stalls at the CPU loads `o` ran at: a line
-/// to print and its JSON.
+/// The p99 and p99.9 that the machine's stalls alone would give the open loop `o` at the CPU
+/// loads it ran at (an estimate, see `hiccup::floor`): a line to print and its JSON.
 pub fn open_loop_floor(stalls: &[hiccup::CpuStalls], o: &Outcome) -> (String, Value) {
     let secs = o.elapsed.as_secs_f64().max(1e-9);
     let (server, client) = (o.server_cpu.unwrap_or(0.0) / secs, o.client_cpu / secs);
@@ -136,7 +136,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         }
     }
     // What the machine itself takes from the two CPUs (the server idles meanwhile), and the
-    // latency floor that sets for the open loop at the loads it ran at.
+    // p99 that alone would give the open loop at the loads it ran at.
     let stalls = if open_loop {
         Some(hiccup::measure(&[server_cpu, load_cpu], STALL_SECS))
     } else {

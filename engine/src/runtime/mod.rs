@@ -5,7 +5,8 @@
 //! (a SO_REUSEPORT group: the kernel spreads connections over the shards), its connections and
 //! its timers. Each loop turn reaps completions, fires due timers, runs mailbox work, queues one
 //! send per connection with output, and then makes ONE submit-and-wait call, bounded by the next
-//! timer deadline (or, with [`RuntimeConfig::busy_poll`], one that never sleeps). Each connection keeps one multishot receive armed: the kernel writes what
+//! timer deadline (or, with [`RuntimeConfig::busy_poll`], one that never sleeps). Each
+//! connection keeps one multishot receive armed: the kernel writes what
 //! arrives into the shard's pool of provided buffers (`bufring.rs`) and the shard copies it into
 //! the connection's input, so a request costs no receive submission, no failed receive attempt
 //! and no poll re-arm (at 8x1 this cut the server's CPU per request by about 1-5%, see
