@@ -1102,13 +1102,7 @@ impl Shard {
         } else {
             st.input = buf;
             if result == 0 {
-                st.read_closed = true;
-                st.reason.get_or_insert(CloseReason::PeerClosed);
-                if st.phase == Phase::Open && st.close_request.is_none() {
-                    self.call(id, |h, io| h.on_read_closed(io));
-                } else {
-                    self.settle(slot);
-                }
+                self.on_peer_closed(id);
             } else if result == -libc::ECANCELED
                 || result == -libc::EINTR
                 || result == -libc::EAGAIN
@@ -1120,6 +1114,19 @@ impl Shard {
                 st.reason.get_or_insert(CloseReason::Error(-result));
                 self.settle(slot);
             }
+        }
+    }
+
+    /// A receive (single-shot or multishot) found the peer's side closed: the handler hears of
+    /// it while the connection is open and no close was asked for; otherwise the close goes on.
+    fn on_peer_closed(&mut self, id: ConnId) {
+        let Some(st) = self.state_mut(id) else { return };
+        st.read_closed = true;
+        st.reason.get_or_insert(CloseReason::PeerClosed);
+        if st.phase == Phase::Open && st.close_request.is_none() {
+            self.call(id, |h, io| h.on_read_closed(io));
+        } else {
+            self.settle(id.slot);
         }
     }
 
@@ -1185,13 +1192,7 @@ impl Shard {
                 self.settle(slot);
             }
         } else if result == 0 {
-            st.read_closed = true;
-            st.reason.get_or_insert(CloseReason::PeerClosed);
-            if st.phase == Phase::Open && st.close_request.is_none() {
-                self.call(id, |h, io| h.on_read_closed(io));
-            } else {
-                self.settle(slot);
-            }
+            self.on_peer_closed(id);
         } else if result == -libc::ENOBUFS {
             // Every pool buffer was taken at once: one single-shot receive, then multishot again.
             st.multi_off = true;
