@@ -35,6 +35,22 @@ fn echo_server(engine: &Engine) -> Server {
         .expect("server")
 }
 
+/// A fresh engine, its Echo server and one connection to it (keep the first two alive).
+fn echo_conn() -> (Engine, Server, TcpStream) {
+    let engine = engine();
+    let server = echo_server(&engine);
+    let s = connect(server.local_addr());
+    (engine, server, s)
+}
+
+/// Flags of a request whose body is Thrift binary (serialization 1), everything else default.
+fn thrift_flags() -> Flags {
+    Flags {
+        serialization: 1,
+        ..Flags::default()
+    }
+}
+
 fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
@@ -137,22 +153,9 @@ fn assert_closed(s: &mut TcpStream) {
 
 #[test]
 fn an_octo_echo_call_is_answered_with_its_sequence_id_and_message() {
-    let engine = engine();
-    let server = echo_server(&engine);
-    let mut s = connect(server.local_addr());
+    let (_engine, _server, mut s) = echo_conn();
     let msg = vec![b'x'; 1024];
-    let a = call(
-        &mut s,
-        &echo_request(
-            "Echo",
-            77,
-            &msg,
-            Flags {
-                serialization: 1,
-                ..Flags::default()
-            },
-        ),
-    );
+    let a = call(&mut s, &echo_request("Echo", 77, &msg, thrift_flags()));
     let ri = a.header.response_info.unwrap();
     assert_eq!((ri.sequence_id, ri.status), (77, Status::Success));
     assert_eq!(a.header.message_type, MessageType::Normal);
@@ -164,9 +167,7 @@ fn an_octo_echo_call_is_answered_with_its_sequence_id_and_message() {
 
 #[test]
 fn checksum_and_compression_of_a_request_are_mirrored_in_its_answer() {
-    let engine = engine();
-    let server = echo_server(&engine);
-    let mut s = connect(server.local_addr());
+    let (_engine, _server, mut s) = echo_conn();
     for (i, (checksum, compression)) in [
         (true, Compression::None),
         (false, Compression::Gzip),
@@ -198,22 +199,9 @@ fn checksum_and_compression_of_a_request_are_mirrored_in_its_answer() {
 
 #[test]
 fn sequence_ids_above_32_bits_are_answered_whole() {
-    let engine = engine();
-    let server = echo_server(&engine);
-    let mut s = connect(server.local_addr());
+    let (_engine, _server, mut s) = echo_conn();
     for seq in [1i64 << 32, (1i64 << 40) + 5, i64::MAX, -3] {
-        let a = call(
-            &mut s,
-            &echo_request(
-                "Echo",
-                seq,
-                b"hi",
-                Flags {
-                    serialization: 1,
-                    ..Flags::default()
-                },
-            ),
-        );
+        let a = call(&mut s, &echo_request("Echo", seq, b"hi", thrift_flags()));
         assert_eq!(a.header.response_info.unwrap().sequence_id, seq);
         assert_eq!(echo::decode_reply(&a.body).unwrap().0, seq as i32);
     }
@@ -221,21 +209,8 @@ fn sequence_ids_above_32_bits_are_answered_whole() {
 
 #[test]
 fn an_unknown_service_is_answered_with_status_8() {
-    let engine = engine();
-    let server = echo_server(&engine);
-    let mut s = connect(server.local_addr());
-    let a = call(
-        &mut s,
-        &echo_request(
-            "Nope",
-            9,
-            b"hi",
-            Flags {
-                serialization: 1,
-                ..Flags::default()
-            },
-        ),
-    );
+    let (_engine, server, mut s) = echo_conn();
+    let a = call(&mut s, &echo_request("Nope", 9, b"hi", thrift_flags()));
     assert_eq!(status_of(&a), Status::ServiceException);
     let (seqid, reply) = echo::decode_reply(&a.body).unwrap();
     assert_eq!(seqid, 9);
@@ -260,10 +235,7 @@ fn requests_are_routed_by_service_name() {
         .start()
         .unwrap();
     let mut s = connect(server.local_addr());
-    let flags = Flags {
-        serialization: 1,
-        ..Flags::default()
-    };
+    let flags = thrift_flags();
     let a = call(&mut s, &echo_request("Shout", 1, b"hi", flags));
     assert_eq!(
         echo::decode_reply(&a.body).unwrap().1,
@@ -278,9 +250,7 @@ fn requests_are_routed_by_service_name() {
 
 #[test]
 fn a_normal_heartbeat_is_answered_with_status_0() {
-    let engine = engine();
-    let server = echo_server(&engine);
-    let mut s = connect(server.local_addr());
+    let (_engine, _server, mut s) = echo_conn();
     let mut out = BytesMut::new();
     let h = request_header(
         "Echo",
@@ -289,16 +259,7 @@ fn a_normal_heartbeat_is_answered_with_status_0() {
         3000,
         MessageType::NormalHeartbeat,
     );
-    encode_octo(
-        &mut out,
-        Flags {
-            serialization: 1,
-            ..Flags::default()
-        },
-        &h,
-        b"",
-    )
-    .unwrap();
+    encode_octo(&mut out, thrift_flags(), &h, b"").unwrap();
     let a = call(&mut s, &out);
     assert_eq!(a.header.message_type, MessageType::NormalHeartbeat);
     let ri = a.header.response_info.unwrap();
@@ -315,24 +276,13 @@ fn scanner_heartbeat(s: &mut TcpStream, seq: i64) -> Answer {
         3000,
         MessageType::ScannerHeartbeat,
     );
-    encode_octo(
-        &mut out,
-        Flags {
-            serialization: 1,
-            ..Flags::default()
-        },
-        &h,
-        b"",
-    )
-    .unwrap();
+    encode_octo(&mut out, thrift_flags(), &h, b"").unwrap();
     call(s, &out)
 }
 
 #[test]
 fn a_scanner_heartbeat_is_answered_alive_with_heartbeat_info() {
-    let engine = engine();
-    let server = echo_server(&engine);
-    let mut s = connect(server.local_addr());
+    let (_engine, _server, mut s) = echo_conn();
     let a = scanner_heartbeat(&mut s, 7);
     assert_eq!(a.header.message_type, MessageType::ScannerHeartbeat);
     assert_eq!(a.header.response_info.as_ref().unwrap().sequence_id, 7);
@@ -407,10 +357,7 @@ fn a_one_way_call_gets_no_answer() {
     let mut body = BytesMut::new();
     echo::encode_call(&mut body, 1, b"fire and forget");
     let mut out = BytesMut::new();
-    let flags = Flags {
-        serialization: 1,
-        ..Flags::default()
-    };
+    let flags = thrift_flags();
     encode_octo(
         &mut out,
         flags,
@@ -435,19 +382,14 @@ fn a_one_way_call_gets_no_answer() {
 
 #[test]
 fn two_hundred_pipelined_requests_are_all_answered_in_order() {
-    let engine = engine();
-    let server = echo_server(&engine);
-    let mut s = connect(server.local_addr());
+    let (_engine, _server, mut s) = echo_conn();
     let mut batch = BytesMut::new();
     for seq in 0..200i64 {
         batch.extend_from_slice(&echo_request(
             "Echo",
             seq,
             format!("m{seq}").as_bytes(),
-            Flags {
-                serialization: 1,
-                ..Flags::default()
-            },
+            thrift_flags(),
         ));
     }
     s.write_all(&batch).unwrap();
@@ -465,9 +407,7 @@ fn two_hundred_pipelined_requests_are_all_answered_in_order() {
 
 #[test]
 fn a_native_thrift_call_goes_to_the_default_service() {
-    let engine = engine();
-    let server = echo_server(&engine);
-    let mut s = connect(server.local_addr());
+    let (_engine, _server, mut s) = echo_conn();
     let mut out = BytesMut::new();
     let mut w = ThriftFrameWriter::begin(&mut out);
     echo::encode_call(w.buf(), 41, b"plain thrift");
@@ -488,9 +428,7 @@ fn a_native_thrift_call_goes_to_the_default_service() {
 
 #[test]
 fn an_unknown_thrift_method_gets_an_unknown_method_exception() {
-    let engine = engine();
-    let server = echo_server(&engine);
-    let mut s = connect(server.local_addr());
+    let (_engine, _server, mut s) = echo_conn();
     let mut out = BytesMut::new();
     let mut w = ThriftFrameWriter::begin(&mut out);
     write_message_begin(w.buf(), "shout", ThriftMessageType::Call, 3);
@@ -517,45 +455,21 @@ fn an_unknown_thrift_method_gets_an_unknown_method_exception() {
 
 #[test]
 fn a_malformed_body_in_an_intact_frame_is_answered_with_status_5() {
-    let engine = engine();
-    let server = echo_server(&engine);
-    let mut s = connect(server.local_addr());
+    let (_engine, _server, mut s) = echo_conn();
     let mut out = BytesMut::new();
     let h = request_header("Echo", 12, CallType::Reply, 1000, MessageType::Normal);
-    encode_octo(
-        &mut out,
-        Flags {
-            serialization: 1,
-            ..Flags::default()
-        },
-        &h,
-        b"\x01\x02garbage",
-    )
-    .unwrap();
+    encode_octo(&mut out, thrift_flags(), &h, b"\x01\x02garbage").unwrap();
     let a = call(&mut s, &out);
     let ri = a.header.response_info.unwrap();
     assert_eq!((ri.sequence_id, ri.status), (12, Status::ProtocolException));
     // and the connection still works
-    let a = call(
-        &mut s,
-        &echo_request(
-            "Echo",
-            13,
-            b"ok",
-            Flags {
-                serialization: 1,
-                ..Flags::default()
-            },
-        ),
-    );
+    let a = call(&mut s, &echo_request("Echo", 13, b"ok", thrift_flags()));
     assert_eq!(status_of(&a), Status::Success);
 }
 
 #[test]
 fn a_protostuff_body_is_answered_with_status_5() {
-    let engine = engine();
-    let server = echo_server(&engine);
-    let mut s = connect(server.local_addr());
+    let (_engine, _server, mut s) = echo_conn();
     let a = call(
         &mut s,
         &echo_request(
@@ -604,16 +518,8 @@ fn a_responder_answers_from_another_thread() {
     let pending = Arc::new(Mutex::new(Vec::new()));
     let server = deferred_server(&engine, Limits::default(), pending.clone());
     let mut s = connect(server.local_addr());
-    s.write_all(&echo_request(
-        "Later",
-        5,
-        b"later",
-        Flags {
-            serialization: 1,
-            ..Flags::default()
-        },
-    ))
-    .unwrap();
+    s.write_all(&echo_request("Later", 5, b"later", thrift_flags()))
+        .unwrap();
     wait_for(&pending, 1);
     let (responder, msg) = pending.lock().unwrap().pop().unwrap();
     let (tx, rx) = mpsc::channel();
@@ -642,16 +548,8 @@ fn a_dropped_responder_answers_status_3() {
     let pending = Arc::new(Mutex::new(Vec::new()));
     let server = deferred_server(&engine, Limits::default(), pending.clone());
     let mut s = connect(server.local_addr());
-    s.write_all(&echo_request(
-        "Later",
-        8,
-        b"x",
-        Flags {
-            serialization: 1,
-            ..Flags::default()
-        },
-    ))
-    .unwrap();
+    s.write_all(&echo_request("Later", 8, b"x", thrift_flags()))
+        .unwrap();
     wait_for(&pending, 1);
     drop(pending.lock().unwrap().pop());
     let a = read_octo(
@@ -673,10 +571,7 @@ fn calls_beyond_the_in_flight_limit_are_answered_status_6() {
     };
     let server = deferred_server(&engine, limits, pending.clone());
     let mut s = connect(server.local_addr());
-    let flags = Flags {
-        serialization: 1,
-        ..Flags::default()
-    };
+    let flags = thrift_flags();
     for seq in 1..=3 {
         s.write_all(&echo_request("Later", seq, b"x", flags))
             .unwrap();
@@ -705,10 +600,7 @@ fn a_panicking_handler_answers_status_3_and_the_shard_lives_on() {
         .start()
         .unwrap();
     let mut s = connect(server.local_addr());
-    let flags = Flags {
-        serialization: 1,
-        ..Flags::default()
-    };
+    let flags = thrift_flags();
     assert_eq!(
         status_of(&call(&mut s, &echo_request("Boom", 1, b"x", flags))),
         Status::RpcException
@@ -749,16 +641,7 @@ fn a_request_whose_timeout_passed_before_its_handler_starts_is_dropped_and_count
         let mut body = BytesMut::new();
         echo::encode_call(&mut body, seq as i32, b"small");
         let h = request_header("Big", seq, CallType::Reply, 1, MessageType::Normal);
-        encode_octo(
-            &mut batch,
-            Flags {
-                serialization: 1,
-                ..Flags::default()
-            },
-            &h,
-            &body,
-        )
-        .unwrap();
+        encode_octo(&mut batch, thrift_flags(), &h, &body).unwrap();
     }
     s.write_all(&batch).unwrap();
     std::thread::sleep(Duration::from_millis(300));
@@ -798,13 +681,8 @@ fn a_request_whose_timeout_passed_before_its_handler_starts_is_dropped_and_count
 
 #[test]
 fn several_services_and_heartbeats_share_one_connection() {
-    let engine = engine();
-    let server = echo_server(&engine);
-    let mut s = connect(server.local_addr());
-    let flags = Flags {
-        serialization: 1,
-        ..Flags::default()
-    };
+    let (_engine, server, mut s) = echo_conn();
+    let flags = thrift_flags();
     assert_eq!(
         status_of(&call(&mut s, &echo_request("Echo", 1, b"a", flags))),
         Status::Success
