@@ -16,7 +16,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 #[path = "support/raw_echo_acceptor.rs"]
 mod raw_echo_acceptor;
-use raw_echo_acceptor::EchoAcceptor;
+use raw_echo_acceptor::{send_and_read_back, EchoAcceptor};
 
 fn runtime(multishot: bool, buffers: u16, size: u32) -> Runtime {
     Runtime::start(RuntimeConfig {
@@ -72,12 +72,7 @@ fn echo_many(addr: SocketAddr) {
                     let payload: Vec<u8> = (0..len).map(|j| (j as u8) ^ c ^ i as u8).collect();
                     all.extend_from_slice(&thrift_frame(&payload));
                 }
-                let mut w = s.try_clone().unwrap();
-                let sent = all.clone();
-                let writer = std::thread::spawn(move || w.write_all(&sent).unwrap());
-                let mut back = vec![0; all.len()];
-                s.read_exact(&mut back).unwrap();
-                writer.join().unwrap();
+                let back = send_and_read_back(&mut s, &all);
                 assert!(back == all, "connection {c}: echo differs");
             })
         })

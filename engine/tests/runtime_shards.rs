@@ -16,7 +16,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 #[path = "support/raw_echo_acceptor.rs"]
 mod raw_echo_acceptor;
-use raw_echo_acceptor::EchoAcceptor;
+use raw_echo_acceptor::{send_and_read_back, EchoAcceptor};
 
 fn runtime(shards: usize) -> Runtime {
     Runtime::start(RuntimeConfig {
@@ -151,12 +151,7 @@ fn many_pipelined_frames_come_back_in_order() {
             &i.to_be_bytes().repeat(1 + (i as usize % 300)),
         ));
     }
-    let mut writer = s.try_clone().unwrap();
-    let sent = all.clone();
-    let t = std::thread::spawn(move || writer.write_all(&sent).unwrap());
-    let mut back = vec![0; all.len()];
-    s.read_exact(&mut back).unwrap();
-    t.join().unwrap();
+    let back = send_and_read_back(&mut s, &all);
     assert!(back == all, "echoed stream differs");
 }
 
