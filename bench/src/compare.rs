@@ -464,10 +464,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             // What the machine itself takes from the two CPUs (the servers idle meanwhile), and
             // so the p99 its stalls alone would give the open loops (an estimate).
             let stalls = hiccup::measure(&[server_cpu, load_cpu], STALL_SECS);
-            println!(
-                "\nthe machine's own stalls ({STALL_SECS} s spinning on CPUs {server_cpu} and {load_cpu} at once):\n{}",
-                hiccup::describe(&stalls)
-            );
+            println!("\n{}", hiccup::describe(&stalls));
             // Half the peak (the target's point), then a quarter (where the latency is when the
             // generator has room to spare).
             let mut runs = Vec::new();
@@ -490,7 +487,7 @@ pub fn run(args: &Args) -> Result<(), String> {
                     100.0 * o.client_polled / o.elapsed.as_secs_f64().max(1e-9),
                     measure::loadavg()
                 );
-                let (floor_text, floor) = crate::run_cmd::open_loop_floor(&stalls, &o);
+                let (floor_text, floor) = hiccup::open_loop_estimate(&stalls, &o);
                 println!("{floor_text}");
                 runs.push(json!({
                     "server": "octo", "conns": conns, "rate": rate, "share_of_peak": share,

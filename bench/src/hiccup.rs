@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::args::Args;
+use crate::client_load::Outcome;
 
 /// Gaps shorter than this are not kept (they cannot move a percentile that is counted in
 /// hundreds of microseconds).
@@ -156,9 +157,17 @@ pub fn floor(stalls: &[CpuStalls], loads: &[f64], q: f64) -> Duration {
     Duration::from_nanos(hi)
 }
 
-/// One line per CPU plus the floors, as printed by `hiccup`, `run` and `compare`.
+/// A heading, one line per CPU and the estimates, as printed by `hiccup`, `run` and `compare`.
 pub fn describe(stalls: &[CpuStalls]) -> String {
-    let mut out = String::new();
+    let cpus: Vec<String> = stalls.iter().map(|s| s.cpu.to_string()).collect();
+    let spun = stalls
+        .iter()
+        .map(|s| s.spun.as_secs_f64())
+        .fold(0.0, f64::max);
+    let mut out = format!(
+        "the machine's own stalls ({spun:.0} s spinning on CPUs {} at once):\n",
+        cpus.join(" and ")
+    );
     for s in stalls {
         let (n100, f100) = s.lost(Duration::from_micros(100));
         let (n1, f1) = s.lost(Duration::from_millis(1));
@@ -186,6 +195,29 @@ pub fn loaded_floors(stalls: &[CpuStalls], loads: &[f64]) -> (u64, u64) {
     (
         floor(stalls, loads, 0.99).as_micros() as u64,
         floor(stalls, loads, 0.999).as_micros() as u64,
+    )
+}
+
+/// The p99 and p99.9 that the machine's stalls alone would give the open loop `o` at the CPU
+/// loads it ran at (an estimate, see [`floor`]): a line to print and its JSON.
+pub fn open_loop_estimate(stalls: &[CpuStalls], o: &Outcome) -> (String, Value) {
+    let secs = o.elapsed.as_secs_f64().max(1e-9);
+    let (server, client) = (o.server_cpu.unwrap_or(0.0) / secs, o.client_cpu / secs);
+    let (p99, p999) = loaded_floors(stalls, &[server, client]);
+    let h = &o.latency_us;
+    (
+        format!(
+            "  at the open loop's loads (server {:.0}%, generator {:.0}%), stalls like these alone would give it p99 {p99} us, p99.9 {p999} us; it measured p99 {} us, p99.9 {} us",
+            100.0 * server,
+            100.0 * client,
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999)
+        ),
+        json!({
+            "server_cpu_util": server, "client_cpu_util": client,
+            "p99_floor_us": p99, "p999_floor_us": p999,
+            "p99_us": h.value_at_quantile(0.99), "p999_us": h.value_at_quantile(0.999),
+        }),
     )
 }
 
@@ -219,9 +251,6 @@ pub fn run(args: &Args) -> Result<(), String> {
     if let Some(c) = cpus.iter().find(|&&c| c >= have) {
         return Err(format!("no CPU {c}: this machine has {have}"));
     }
-    println!(
-        "spinning on CPUs {cpus:?} at once for {secs} s, recording every gap between two clock reads"
-    );
     let stalls = measure(&cpus, secs);
     println!("{}", describe(&stalls));
     Ok(())

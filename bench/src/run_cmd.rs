@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::args::Args;
 use crate::client_load::{self, ClientLoadSpec, Outcome};
@@ -20,29 +20,6 @@ use crate::report::{self, Row};
 
 /// How long `run` measures the machine's own stalls.
 const STALL_SECS: f64 = 2.0;
-
-/// The p99 and p99.9 that the machine's stalls alone would give the open loop `o` at the CPU
-/// loads it ran at (an estimate, see `hiccup::floor`): a line to print and its JSON.
-pub fn open_loop_floor(stalls: &[hiccup::CpuStalls], o: &Outcome) -> (String, Value) {
-    let secs = o.elapsed.as_secs_f64().max(1e-9);
-    let (server, client) = (o.server_cpu.unwrap_or(0.0) / secs, o.client_cpu / secs);
-    let (p99, p999) = hiccup::loaded_floors(stalls, &[server, client]);
-    let h = &o.latency_us;
-    (
-        format!(
-            "  at the open loop's loads (server {:.0}%, generator {:.0}%), stalls like these alone would give it p99 {p99} us, p99.9 {p999} us; it measured p99 {} us, p99.9 {} us",
-            100.0 * server,
-            100.0 * client,
-            h.value_at_quantile(0.99),
-            h.value_at_quantile(0.999)
-        ),
-        json!({
-            "server_cpu_util": server, "client_cpu_util": client,
-            "p99_floor_us": p99, "p999_floor_us": p999,
-            "p99_us": h.value_at_quantile(0.99), "p999_us": h.value_at_quantile(0.999),
-        }),
-    )
-}
 
 pub fn default_out_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -158,13 +135,10 @@ pub fn run(args: &Args) -> Result<(), String> {
     }
     let floors = stalls.as_ref().and_then(|stalls| {
         let (_, o, _) = results.iter().find(|r| r.0.starts_with("open"))?;
-        Some(open_loop_floor(stalls, o))
+        Some(hiccup::open_loop_estimate(stalls, o))
     });
     if let (Some(stalls), Some((text, _))) = (&stalls, &floors) {
-        println!(
-            "\nthe machine's own stalls ({STALL_SECS} s spinning on CPUs {server_cpu} and {load_cpu} at once):\n{}\n{text}",
-            hiccup::describe(stalls)
-        );
+        println!("\n{}\n{text}", hiccup::describe(stalls));
     }
     std::fs::create_dir_all(&out).map_err(|e| format!("create {}: {e}", out.display()))?;
     let json = json!({
