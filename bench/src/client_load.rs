@@ -328,14 +328,11 @@ fn pace(shard: &mut Shard, mut p: Box<Pacer>) {
 /// Runs one load on its own client engine (one shard, pinned to `spec.cpu`).
 ///
 /// An open loop's shard busy-polls (`spec.busy_poll`, the default): it has its CPU to itself,
-/// and polling means it never waits to be woken for a tick or an answer. Sleeping, it reached
-/// 81-86% of its CPU at half of octo's peak and was slow to catch up after a stall.
-/// Interleaved at 650K/s (12 rounds each, same server): p99 0.7-46 ms, median 2.2 ms,
-/// polling; 1.7-284 ms, median 4.6 ms, sleeping, where two rounds of twelve fell into overload
-/// (the generator's own client refusing calls). The time the shard spends polling with nothing
-/// to do is left out of `client_cpu` (see [`Outcome`]), so the client CPU still shows what
-/// the generator's work costs: about the same either way (72-73% polling, 72-78% sleeping, at
-/// 650K/s). Closed loops never poll.
+/// and polling means it never waits to be woken for a tick or an answer. Interleaved at
+/// 600K/s (6 rounds each, same server): p99 0.44-13.9 ms, median 1.5 ms, polling, working
+/// 46-60% of its CPU; 1.25-5.2 ms, median 2.7 ms, sleeping, using 65-78%. The time the shard
+/// spends polling with nothing to do is left out of `client_cpu` (see [`Outcome`]), so the
+/// client CPU still shows what the generator's work costs. Closed loops never poll.
 pub fn run(spec: &ClientLoadSpec) -> Result<Outcome, String> {
     // This thread only keeps time, but it belongs on the generator's CPU, not the server's.
     if let Some(id) = spec.cpu {

@@ -63,17 +63,52 @@ impl CpuStalls {
 
 /// Spins one pinned thread on each of `cpus`, all at once, for `secs`.
 pub fn measure(cpus: &[usize], secs: f64) -> Vec<CpuStalls> {
+    measure_with_duty(cpus, secs, None)
+}
+
+/// A CPU that is busy only part of the time: its thread spins for `busy`, sleeps for `idle`,
+/// and so on; its gaps are recorded only while it spins.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Duty {
+    pub cpu: usize,
+    pub busy: Duration,
+    pub idle: Duration,
+}
+
+impl Duty {
+    /// `CPU:BUSY_US/IDLE_US`, e.g. `1:700/300`.
+    pub fn parse(text: &str) -> Result<Duty, String> {
+        let bad = || format!("bad --duty {text}: want CPU:BUSY_US/IDLE_US, e.g. 1:700/300");
+        let (cpu, cycle) = text.split_once(':').ok_or_else(bad)?;
+        let (busy, idle) = cycle.split_once('/').ok_or_else(bad)?;
+        let num = |v: &str| v.trim().parse::<u64>().map_err(|_| bad());
+        let duty = Duty {
+            cpu: cpu.trim().parse().map_err(|_| bad())?,
+            busy: Duration::from_micros(num(busy)?),
+            idle: Duration::from_micros(num(idle)?),
+        };
+        if duty.busy.is_zero() {
+            return Err(bad());
+        }
+        Ok(duty)
+    }
+}
+
+/// [`measure`], with one CPU on a duty cycle: how the machine treats one CPU while the other
+/// is only partly busy (on these machines a CPU loses less the less busy the other is).
+pub fn measure_with_duty(cpus: &[usize], secs: f64, duty: Option<Duty>) -> Vec<CpuStalls> {
     let start = Arc::new(Barrier::new(cpus.len()));
     let threads: Vec<_> = cpus
         .iter()
         .map(|&cpu| {
             let start = start.clone();
+            let cycle = duty.filter(|d| d.cpu == cpu).map(|d| (d.busy, d.idle));
             std::thread::spawn(move || {
                 let pinned = core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
                 start.wait();
                 CpuStalls {
                     pinned,
-                    ..spin(cpu, Duration::from_secs_f64(secs))
+                    ..spin(cpu, Duration::from_secs_f64(secs), cycle)
                 }
             })
         })
@@ -81,28 +116,42 @@ pub fn measure(cpus: &[usize], secs: f64) -> Vec<CpuStalls> {
     threads.into_iter().filter_map(|t| t.join().ok()).collect()
 }
 
-fn spin(cpu: usize, span: Duration) -> CpuStalls {
+/// Spins for `span`, or with `cycle` = (busy, idle) spins `busy` and sleeps `idle` in turn
+/// until `span` has passed; `spun` is the time spent spinning.
+fn spin(cpu: usize, span: Duration, cycle: Option<(Duration, Duration)>) -> CpuStalls {
     let keep_from = KEEP_FROM.as_nanos() as u64;
     let mut gaps_ns = Vec::new();
     let mut max = 0u64;
+    let mut spun = Duration::ZERO;
     let t0 = Instant::now();
-    let mut prev = t0;
+    let mut phase = t0;
     loop {
-        let now = Instant::now();
-        let gap = now.duration_since(prev).as_nanos() as u64;
-        prev = now;
-        max = max.max(gap);
-        if gap >= keep_from && gaps_ns.len() < KEEP_MAX {
-            gaps_ns.push(gap);
+        let mut prev = phase;
+        loop {
+            let now = Instant::now();
+            let gap = now.duration_since(prev).as_nanos() as u64;
+            prev = now;
+            max = max.max(gap);
+            if gap >= keep_from && gaps_ns.len() < KEEP_MAX {
+                gaps_ns.push(gap);
+            }
+            if now.duration_since(t0) >= span
+                || cycle.is_some_and(|(busy, _)| now.duration_since(phase) >= busy)
+            {
+                break;
+            }
         }
-        if now.duration_since(t0) >= span {
-            break;
+        spun += prev.duration_since(phase);
+        match cycle {
+            Some((_, idle)) if t0.elapsed() < span => std::thread::sleep(idle),
+            _ => break,
         }
+        phase = Instant::now();
     }
     CpuStalls {
         cpu,
         pinned: true,
-        spun: prev.duration_since(t0),
+        spun,
         gaps_ns,
         max: Duration::from_nanos(max),
     }
@@ -251,7 +300,19 @@ pub fn run(args: &Args) -> Result<(), String> {
     if let Some(c) = cpus.iter().find(|&&c| c >= have) {
         return Err(format!("no CPU {c}: this machine has {have}"));
     }
-    let stalls = measure(&cpus, secs);
+    let duty = args.str("duty").map(Duty::parse).transpose()?;
+    if let Some(d) = duty {
+        if !cpus.contains(&d.cpu) {
+            return Err(format!("--duty names CPU {}, not in --cpus", d.cpu));
+        }
+        println!(
+            "cpu {} busy {} us, idle {} us, in turn (its gaps counted while busy)",
+            d.cpu,
+            d.busy.as_micros(),
+            d.idle.as_micros()
+        );
+    }
+    let stalls = measure_with_duty(&cpus, secs, duty);
     println!("{}", describe(&stalls));
     Ok(())
 }
@@ -333,5 +394,32 @@ mod tests {
         assert!(s.spun >= Duration::from_millis(50), "{:?}", s.spun);
         assert!(s.max <= s.spun, "{:?} > {:?}", s.max, s.spun);
         assert!(s.gaps_ns.iter().all(|&g| g >= KEEP_FROM.as_nanos() as u64));
+    }
+
+    #[test]
+    fn a_duty_cycle_counts_only_the_busy_time() {
+        let duty = Duty::parse("0:1000/4000").unwrap();
+        let wall = Instant::now();
+        let stalls = measure_with_duty(&[0], 0.05, Some(duty));
+        let wall = wall.elapsed();
+        let s = &stalls[0];
+        assert!(s.spun > Duration::ZERO);
+        // At least one 4 ms sleep came between busy phases, and it is not counted.
+        assert!(s.spun + duty.idle <= wall, "{:?} spun in {wall:?}", s.spun);
+    }
+
+    #[test]
+    fn a_duty_cycle_is_read_as_cpu_busy_and_idle_microseconds() {
+        assert_eq!(
+            Duty::parse("1:700/300"),
+            Ok(Duty {
+                cpu: 1,
+                busy: Duration::from_micros(700),
+                idle: Duration::from_micros(300)
+            })
+        );
+        for bad in ["1", "1:700", "x:1/1", "1:0/300", "1:7/-3", ""] {
+            assert!(Duty::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -12,7 +12,7 @@
 //! octo-bench compare [--secs S] [--rounds R] [--workloads ...] [--servers LIST] [--json FILE]
 //! octo-bench runtimes [--secs S] [--rounds R] [--scenarios 8x1,8x16,64x1] [--servers LIST]
 //!                  [--server-cpu N] [--load-cpu N] [--size BYTES] [--perf] [--nice N]
-//! octo-bench hiccup [--secs S] [--cpus LIST]
+//! octo-bench hiccup [--secs S] [--cpus LIST] [--duty CPU:BUSY_US/IDLE_US]
 //! ```
 //!
 //! `serve` runs until SIGINT/SIGTERM and prints `listening on ADDR pid PID` when ready.
@@ -52,7 +52,7 @@ fn usage() -> ExitCode {
          octo-bench compare [--secs S] [--rounds R] [--workloads LIST] [--servers LIST] [--json FILE]\n  \
          octo-bench runtimes [--secs S] [--rounds R] [--scenarios 8x1,8x16,64x1] [--servers LIST] \
          [--server-cpu N] [--load-cpu N] [--size BYTES] [--perf]\n  \
-         octo-bench hiccup [--secs S] [--cpus LIST]"
+         octo-bench hiccup [--secs S] [--cpus LIST] [--duty CPU:BUSY_US/IDLE_US]"
     );
     ExitCode::from(2)
 }

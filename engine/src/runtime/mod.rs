@@ -158,8 +158,9 @@ pub struct RuntimeConfig {
     pub recv_pool_buffers: u16,
     /// See `recv_pool_buffers`.
     pub recv_pool_buffer_size: u32,
-    /// Never sleep: a shard with nothing to do polls its ring (an enter with a zero timeout)
-    /// until something arrives, instead of waiting in the kernel. It keeps its CPU 100% busy,
+    /// Never sleep: a shard with nothing to do polls its ring (an enter that submits, runs the
+    /// ring's deferred work and asks for no completion) until something arrives, instead of
+    /// waiting in the kernel. It keeps its CPU 100% busy,
     /// and in return never waits to be woken: a due timer or an arriving completion is handled
     /// at once (on a virtual machine a halted vCPU is slow to wake). The time spent polling
     /// with nothing to do is counted (`ShardCore::idle_polled`), so the CPU the work took can

@@ -893,14 +893,14 @@ impl Shard {
                 }
             }
             self.flush();
-            // A busy-polling shard never sleeps: every turn enters with a zero timeout.
+            // A busy-polling shard never sleeps: every turn polls the ring (`poll_ring`).
             let busy = self.busy_poll
                 || !self.core.deferred.is_empty()
                 || !self.mailbox.is_empty()
                 || !self.core.handle.overflow().is_empty();
             // With DEFER_TASKRUN, completions are only produced by an enter that asks for
-            // events: even when there is no time to wait, enter with a zero timeout rather than
-            // a plain submit, or a busy mailbox could starve the sockets.
+            // events: even when there is no time to wait, poll the ring (`poll_ring`) rather
+            // than make a plain submit, or a busy mailbox could starve the sockets.
             let wait = if busy {
                 Some(Duration::ZERO)
             } else {
