@@ -581,7 +581,7 @@ enum octo_status octo_server_start(struct octo_server *server);
 // CLOSED after shutdown. Any thread.
 enum octo_status octo_server_port(const struct octo_server *server, uint16_t *out);
 
-// The server's counters (asks every shard and waits for them). BUSY before start; CLOSED after
+// The server's counters, summed over its shards. BUSY before start; CLOSED after
 // shutdown. Threads: not from inside a callback.
 enum octo_status octo_server_get_stats(const struct octo_server *server,
                                        struct octo_server_stats *out);

@@ -791,3 +791,90 @@ fn bodies_kept_past_their_calls_stay_intact_while_later_frames_arrive() {
         );
     }
 }
+
+#[test]
+fn stats_read_on_a_shard_thread_count_that_shards_own_calls() {
+    let (engine, server, mut s) = echo_conn();
+    for seq in 1..=3 {
+        let a = call(&mut s, &echo_request("Echo", seq, b"a", thrift_flags()));
+        assert_eq!(status_of(&a), Status::Success);
+    }
+    // The only shard asks for the stats itself: nothing may wait for it to answer a post.
+    let server = Arc::new(server);
+    let (tx, rx) = mpsc::channel();
+    let on_shard = server.clone();
+    engine
+        .runtime()
+        .shard(0)
+        .post(move |_| {
+            let _ = tx.send(on_shard.stats());
+        })
+        .unwrap();
+    let stats = rx.recv_timeout(WAIT).expect("the shard answered");
+    assert_eq!(stats.requests, 3, "{stats:?}");
+    assert_eq!(stats.connections_accepted, 1, "{stats:?}");
+    assert_eq!(stats.connections_open, 1, "{stats:?}");
+    assert_eq!(server.stats().requests, 3);
+}
+
+#[test]
+fn a_server_started_on_a_shard_thread_fails_at_once() {
+    let engine = engine();
+    let (tx, rx) = mpsc::channel();
+    let builder = Server::builder(&engine)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .service("Echo", EchoService);
+    engine
+        .runtime()
+        .shard(0)
+        .post(move |_| {
+            let _ = tx.send(builder.start().map(|_| ()).map_err(|e| e.kind()));
+        })
+        .unwrap();
+    assert_eq!(
+        rx.recv_timeout(WAIT).expect("start returned"),
+        Err(std::io::ErrorKind::WouldBlock)
+    );
+    // The engine still serves a server started from this thread.
+    let server = echo_server(&engine);
+    let mut s = connect(server.local_addr());
+    let a = call(&mut s, &echo_request("Echo", 1, b"a", thrift_flags()));
+    assert_eq!(status_of(&a), Status::Success);
+}
+
+#[test]
+fn a_shutdown_on_a_shard_thread_returns_and_still_closes_the_server() {
+    let (engine, server, mut s) = echo_conn();
+    let a = call(&mut s, &echo_request("Echo", 1, b"a", thrift_flags()));
+    assert_eq!(status_of(&a), Status::Success);
+    let addr = server.local_addr();
+    let (tx, rx) = mpsc::channel();
+    engine
+        .runtime()
+        .shard(0)
+        .post(move |_| {
+            server.shutdown(Duration::from_millis(200));
+            let _ = tx.send(());
+        })
+        .unwrap();
+    rx.recv_timeout(WAIT)
+        .expect("shutdown returned on the shard");
+    // The idle connection is closed (it owes nothing), and the port stops accepting.
+    let mut byte = [0u8; 1];
+    assert_eq!(s.read(&mut byte).expect("closed, not timed out"), 0);
+    let until = std::time::Instant::now() + WAIT;
+    loop {
+        let refused = match TcpStream::connect(addr) {
+            Err(_) => true,
+            Ok(mut c) => {
+                c.set_read_timeout(Some(WAIT)).unwrap();
+                matches!(c.read(&mut byte), Ok(0) | Err(_))
+            }
+        };
+        if refused {
+            break;
+        }
+        assert!(std::time::Instant::now() < until, "the port still serves");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -327,7 +327,7 @@ pub extern "C" fn octo_server_port(server: *const octo_server, out: *mut u16) ->
     })
 }
 
-/// The server's counters (asks every shard and waits for them). BUSY before start; CLOSED after
+/// The server's counters, summed over its shards. BUSY before start; CLOSED after
 /// shutdown. Threads: not from inside a callback.
 #[no_mangle]
 pub extern "C" fn octo_server_get_stats(

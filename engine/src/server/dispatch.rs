@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -44,22 +45,54 @@ impl Services {
     }
 }
 
+/// One server's counters on one shard. Only that shard's thread writes them, with a plain load
+/// and store (no atomic read-modify-write on the per-request path); any thread may read them,
+/// so `Server::stats` needs no round trip through the shards and works on a shard thread too.
 #[derive(Default)]
+#[repr(align(128))]
 pub(crate) struct Counters {
-    pub accepted: Cell<u64>,
-    pub refused: Cell<u64>,
-    pub requests: Cell<u64>,
-    pub expired: Cell<u64>,
-    pub shed: Cell<u64>,
-    pub unknown_service: Cell<u64>,
-    pub protocol_errors: Cell<u64>,
-    pub heartbeats: Cell<u64>,
-    pub handler_panics: Cell<u64>,
-    pub closed_on_bad_input: Cell<u64>,
+    pub accepted: AtomicU64,
+    pub refused: AtomicU64,
+    pub open: AtomicU64,
+    pub requests: AtomicU64,
+    pub expired: AtomicU64,
+    pub shed: AtomicU64,
+    pub unknown_service: AtomicU64,
+    pub protocol_errors: AtomicU64,
+    pub heartbeats: AtomicU64,
+    pub handler_panics: AtomicU64,
+    pub closed_on_bad_input: AtomicU64,
 }
 
-fn bump(c: &Cell<u64>) {
-    c.set(c.get() + 1);
+impl Counters {
+    /// What the counters say now (each read on its own: a snapshot taken while the shard
+    /// runs may be a few requests apart between fields).
+    pub fn read(&self) -> ServerStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ServerStats {
+            connections_accepted: get(&self.accepted),
+            connections_refused: get(&self.refused),
+            connections_open: get(&self.open),
+            requests: get(&self.requests),
+            expired: get(&self.expired),
+            shed: get(&self.shed),
+            unknown_service: get(&self.unknown_service),
+            protocol_errors: get(&self.protocol_errors),
+            heartbeats: get(&self.heartbeats),
+            handler_panics: get(&self.handler_panics),
+            closed_on_bad_input: get(&self.closed_on_bad_input),
+        }
+    }
+}
+
+/// Adds one to a counter written only by the calling shard thread.
+fn bump(c: &AtomicU64) {
+    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// Sets the open-connections counter (written only by the shard thread).
+fn set(c: &AtomicU64, n: usize) {
+    c.store(n as u64, Ordering::Relaxed);
 }
 
 /// One server on one shard.
@@ -73,28 +106,12 @@ pub(crate) struct ShardServer {
     pub listener: Cell<Option<ListenerId>>,
     pub listener_stopped: Cell<bool>,
     pub conns: RefCell<HashSet<ConnId>>,
-    pub counters: Counters,
+    /// Shared with the [`super::Server`] handle, which reads them.
+    pub counters: Arc<Counters>,
     pub done: RefCell<Option<Sender<()>>>,
 }
 
 impl ShardServer {
-    pub fn stats(&self) -> ServerStats {
-        let c = &self.counters;
-        ServerStats {
-            connections_accepted: c.accepted.get(),
-            connections_refused: c.refused.get(),
-            connections_open: self.conns.borrow().len() as u64,
-            requests: c.requests.get(),
-            expired: c.expired.get(),
-            shed: c.shed.get(),
-            unknown_service: c.unknown_service.get(),
-            protocol_errors: c.protocol_errors.get(),
-            heartbeats: c.heartbeats.get(),
-            handler_panics: c.handler_panics.get(),
-            closed_on_bad_input: c.closed_on_bad_input.get(),
-        }
-    }
-
     /// After a shutdown began: tells the waiting `Server::shutdown` once this shard is empty.
     pub fn check_done(&self) {
         if self.draining.get() && self.listener_stopped.get() && self.conns.borrow().is_empty() {
@@ -394,7 +411,9 @@ fn write_heartbeat(
 impl FrameHandler for ServerConn {
     fn on_open(&mut self, io: &mut ConnIo<'_>) {
         self.id = Some(io.id());
-        self.server.conns.borrow_mut().insert(io.id());
+        let mut conns = self.server.conns.borrow_mut();
+        conns.insert(io.id());
+        set(&self.server.counters.open, conns.len());
     }
 
     fn on_frame(
@@ -434,7 +453,9 @@ impl FrameHandler for ServerConn {
 
     fn on_closed(&mut self, _: &mut ShardCore, _: CloseReason) {
         if let Some(id) = self.id.take() {
-            self.server.conns.borrow_mut().remove(&id);
+            let mut conns = self.server.conns.borrow_mut();
+            conns.remove(&id);
+            set(&self.server.counters.open, conns.len());
         }
         self.server.check_done();
     }

@@ -56,7 +56,7 @@ pub use echo::EchoService;
 use crate::proto::DEFAULT_MAX_FRAME_SIZE;
 use crate::runtime::{bind_reuseport_group, ShardHandle};
 
-use dispatch::{ServerAcceptor, Services, ShardServer, ShardServers};
+use dispatch::{Counters, ServerAcceptor, Services, ShardServer, ShardServers};
 
 /// What a server allows each peer; every limit refuses before allocating.
 #[derive(Clone, Copy, Debug)]
@@ -208,8 +208,17 @@ impl ServerBuilder {
         self
     }
 
-    /// Binds the port on every shard and starts serving.
+    /// Binds the port on every shard and starts serving. Not on a shard thread (inside a
+    /// handler or a posted task): it waits for every shard, its own included, so there it fails
+    /// at once with `ErrorKind::WouldBlock` instead.
     pub fn start(self) -> io::Result<Server> {
+        if crate::runtime::on_shard_thread() {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "a server cannot be started on a shard thread (it waits for every shard, this \
+                 one included); start it from another thread",
+            ));
+        }
         let default = match &self.default {
             Some(name) => Some(
                 self.services
@@ -232,7 +241,9 @@ impl ServerBuilder {
         let local_addr = listeners[0].local_addr();
         let server_id = NEXT_SERVER_ID.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel();
-        for (handle, listener) in self.shards.iter().zip(listeners) {
+        let counters: Vec<Arc<Counters>> = self.shards.iter().map(|_| Arc::default()).collect();
+        for ((handle, listener), counters) in self.shards.iter().zip(listeners).zip(&counters) {
+            let counters = counters.clone();
             let services = services.clone();
             let limits = self.limits;
             let appkey = self.appkey.clone();
@@ -249,7 +260,7 @@ impl ServerBuilder {
                         listener: Default::default(),
                         listener_stopped: Default::default(),
                         conns: Default::default(),
-                        counters: Default::default(),
+                        counters,
                         done: Default::default(),
                     });
                     shard.local::<ShardServers>().list.push(server.clone());
@@ -270,6 +281,7 @@ impl ServerBuilder {
         }
         Ok(Server {
             shards: self.shards,
+            counters,
             server_id,
             local_addr,
             drain_grace: self.drain_grace,
@@ -281,6 +293,8 @@ impl ServerBuilder {
 /// A running server. Dropping it shuts it down with no grace (in-flight calls are abandoned).
 pub struct Server {
     shards: Vec<ShardHandle>,
+    /// Each shard's counters for this server (written by that shard, read here).
+    counters: Vec<Arc<Counters>>,
     server_id: u64,
     local_addr: SocketAddr,
     drain_grace: Duration,
@@ -307,32 +321,12 @@ impl Server {
         self.local_addr
     }
 
-    /// The server's counters, summed over its shards (asks every shard; call from a non-shard
-    /// thread).
+    /// The server's counters, summed over its shards. Any thread, a shard thread (a handler)
+    /// included: each shard publishes its counters as it goes, so nothing waits on a shard.
     pub fn stats(&self) -> ServerStats {
-        let (tx, rx) = mpsc::channel();
-        let mut asked = 0;
-        for h in &self.shards {
-            let tx = tx.clone();
-            let id = self.server_id;
-            if h.post(move |shard| {
-                let s = shard
-                    .local::<ShardServers>()
-                    .get(id)
-                    .map(|s| s.stats())
-                    .unwrap_or_default();
-                let _ = tx.send(s);
-            })
-            .is_ok()
-            {
-                asked += 1;
-            }
-        }
         let mut total = ServerStats::default();
-        for _ in 0..asked {
-            if let Ok(s) = rx.recv_timeout(SETUP_WAIT) {
-                total += s;
-            }
+        for c in &self.counters {
+            total += c.read();
         }
         total
     }
@@ -340,7 +334,9 @@ impl Server {
     /// Shuts down gracefully: stops accepting; reports STOPPED to scanners; after the drain grace
     /// stops reading, lets in-flight calls finish and flushes their answers; closes each
     /// connection once it owes nothing; at `deadline` closes whatever is left. Returns when every
-    /// connection is closed. Call from a non-shard thread.
+    /// connection is closed. On a shard thread (inside a handler), where waiting for the shards
+    /// would stall this one, it starts all that and returns at once; each shard then forgets the
+    /// server by itself at the deadline. The same holds for dropping a `Server`.
     pub fn shutdown(mut self, deadline: Duration) {
         self.stop(deadline);
     }
@@ -350,6 +346,8 @@ impl Server {
             return;
         }
         self.stopped = true;
+        // This shard's part of the stop can only run after this returns: wait for nothing.
+        let wait = !crate::runtime::on_shard_thread();
         let (tx, rx) = mpsc::channel();
         let mut asked = 0;
         let grace = self.drain_grace.min(deadline);
@@ -371,7 +369,11 @@ impl Server {
                     for_each_conn(shard, id, |c, io| c.drain(io))
                 });
                 shard.set_timer(now + deadline, move |shard| {
-                    for_each_conn(shard, id, |_, io| io.abort())
+                    for_each_conn(shard, id, |_, io| io.abort());
+                    if !wait {
+                        // Nobody waits to do it after the drain.
+                        forget(shard, id);
+                    }
                 });
                 server.check_done();
             });
@@ -379,19 +381,25 @@ impl Server {
                 asked += 1;
             }
         }
+        if !wait {
+            return;
+        }
         for _ in 0..asked {
             let _ = rx.recv_timeout(deadline + SETUP_WAIT);
         }
         for h in &self.shards {
             let id = self.server_id;
-            let _ = h.post(move |shard| {
-                shard
-                    .local::<ShardServers>()
-                    .list
-                    .retain(|s| s.server_id != id)
-            });
+            let _ = h.post(move |shard| forget(shard, id));
         }
     }
+}
+
+/// Drops a stopped server from its shard's list (its connections hold what they still need).
+fn forget(shard: &mut crate::runtime::Shard, server_id: u64) {
+    shard
+        .local::<ShardServers>()
+        .list
+        .retain(|s| s.server_id != server_id)
 }
 
 fn for_each_conn(
