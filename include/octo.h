@@ -132,8 +132,10 @@ typedef struct octo_responder octo_responder;
 
 // A server: configured (services, default service), started, shut down, freed.
 //
-// Threads: its functions may be called from any thread but a shard thread (not from inside a
-// callback), also concurrently: the handle is internally synchronized.
+// Threads: its functions may be called from any thread, also concurrently: the handle is
+// internally synchronized. Inside a callback (on a shard thread), `octo_server_start`,
+// `octo_server_shutdown` and `octo_server_free` are refused: they would wait for that very
+// thread.
 typedef struct octo_server octo_server;
 
 // How a client calls. Fill it with `octo_client_config_default`, then change what you need;
@@ -581,8 +583,10 @@ enum octo_status octo_server_start(struct octo_server *server);
 // CLOSED after shutdown. Any thread.
 enum octo_status octo_server_port(const struct octo_server *server, uint16_t *out);
 
-// The server's counters, summed over its shards. BUSY before start; CLOSED after
-// shutdown. Threads: not from inside a callback.
+// The server's counters, summed over its shards (each shard publishes its own; nothing waits
+// for a shard). BUSY before start; CLOSED after shutdown. Threads: any, also inside a callback,
+// where it returns BUSY at the moment another thread holds the handle to start or configure
+// the server (rather than wait for it).
 enum octo_status octo_server_get_stats(const struct octo_server *server,
                                        struct octo_server_stats *out);
 

@@ -106,8 +106,10 @@ enum State {
 
 /// A server: configured (services, default service), started, shut down, freed.
 ///
-/// Threads: its functions may be called from any thread but a shard thread (not from inside a
-/// callback), also concurrently: the handle is internally synchronized.
+/// Threads: its functions may be called from any thread, also concurrently: the handle is
+/// internally synchronized. Inside a callback (on a shard thread), `octo_server_start`,
+/// `octo_server_shutdown` and `octo_server_free` are refused: they would wait for that very
+/// thread.
 #[allow(non_camel_case_types)]
 pub struct octo_server {
     state: Mutex<State>,
@@ -327,8 +329,10 @@ pub extern "C" fn octo_server_port(server: *const octo_server, out: *mut u16) ->
     })
 }
 
-/// The server's counters, summed over its shards. BUSY before start; CLOSED after
-/// shutdown. Threads: not from inside a callback.
+/// The server's counters, summed over its shards (each shard publishes its own; nothing waits
+/// for a shard). BUSY before start; CLOSED after shutdown. Threads: any, also inside a callback,
+/// where it returns BUSY at the moment another thread holds the handle to start or configure
+/// the server (rather than wait for it).
 #[no_mangle]
 pub extern "C" fn octo_server_get_stats(
     server: *const octo_server,
@@ -338,8 +342,22 @@ pub extern "C" fn octo_server_get_stats(
         // SAFETY: a non-NULL server is a live handle, per the contract.
         let s = unsafe { live_server(server) }?;
         let out = checked_out(out, "out")?;
-        not_in_callback("octo_server_get_stats")?;
-        let state = s.lock();
+        let state = if crate::boundary::in_callback() {
+            // Another thread may hold the handle while it waits for this very shard (a start).
+            match s.state.try_lock() {
+                Ok(state) => state,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    return Err(Failure::new(
+                        octo_status::Busy,
+                        "octo_server_get_stats: another thread holds the server (starting or \
+                         configuring it); this callback does not wait for it",
+                    ))
+                }
+            }
+        } else {
+            s.lock()
+        };
         let e = match &*state {
             State::Running(r) => r.stats(),
             State::Configuring { .. } => {

@@ -510,7 +510,9 @@ inline void delete_handler(void* user_data) noexcept { delete static_cast<Handle
 /// default service for native Thrift. Configure (service, default_service), start(), and
 /// shutdown() or let the destructor stop it (without grace). Move-only.
 ///
-/// Threads: any thread but a shard thread (never from inside a handler).
+/// Threads: any thread. Inside a handler (a shard thread) port() and stats() work; start(),
+/// shutdown() and the destructor there would wait for that very thread (Error(Busy), or for the
+/// destructor, nothing freed).
 class Server {
  public:
   /// A server for `address` ("IP:PORT"; port 0 picks a free one, see port()).

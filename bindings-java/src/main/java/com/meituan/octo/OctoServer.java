@@ -23,7 +23,9 @@ import java.util.Map;
  * } // close(): a graceful shutdown, then the native server and its own engine are freed
  * }</pre>
  *
- * <p>Threads: any thread, except from inside a handler. A forgotten server is shut down without
+ * <p>Threads: any thread. From inside a handler (a shard thread) {@link #port()}, {@link #stats()}
+ * and {@link #answers} work; {@code start()} and {@code close()} there would wait for that very
+ * thread and are refused. A forgotten server is shut down without
  * grace and freed once it becomes unreachable — as long as no handler refers to it (the handlers are
  * held by the native side until the server is freed).
  */

@@ -92,6 +92,26 @@ class OctoServerTest {
     }
 
     @Test
+    void aHandlerReadsItsOwnServersStatsWithoutWaiting() throws Exception {
+        AtomicReference<OctoServer> self = new AtomicReference<>();
+        AtomicReference<long[]> seen = new AtomicReference<>();
+        try (OctoServer s = server().service("A", (req, r) -> {
+            seen.set(self.get().stats());
+            answerWith(r, "ok");
+        }).build()) {
+            self.set(s);
+            s.start();
+            try (OctoWirePeer peer = new OctoWirePeer(s.port())) {
+                peer.call("A", 1, CALL);
+                peer.call("A", 2, CALL);
+            }
+            // [accepted, refused, open, requests, ...]: the second call counts itself.
+            assertEquals(2, seen.get()[3]);
+            assertEquals(1, seen.get()[2]);
+        }
+    }
+
+    @Test
     void theBodyIsADirectBufferOverTheWholeThriftMessage() throws Exception {
         AtomicReference<byte[]> body = new AtomicReference<>();
         AtomicReference<Boolean> direct = new AtomicReference<>();
