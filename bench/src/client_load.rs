@@ -168,6 +168,11 @@ struct Local {
     expected: Expected,
     ok: u64,
     hist: Histogram<u64>,
+    /// Failed calls by kind and status, counted without formatting anything: a generator that
+    /// falls behind has its own client refuse calls by the hundred thousand, and that must not
+    /// cost more than a call (named by [`error_key`] when published).
+    failed: Vec<(CallErrorKind, octo_engine::Status, u64)>,
+    /// Mismatched answers, by what was wrong.
     errors: BTreeMap<String, u64>,
 }
 
@@ -179,20 +184,34 @@ thread_local! {
 impl Local {
     /// Checks one answer and records it (if it completes inside the measuring window).
     fn record(&mut self, started: Instant, now: Instant, result: CallResult) {
-        let verdict = match result {
-            Ok(r) => self.expected.check(&r.body, r.sequence_id),
-            Err(e) => Err(error_key(e.kind(), e.status())),
-        };
-        if !self.tally.measuring.load(Ordering::Relaxed) {
-            return;
-        }
-        match verdict {
-            Ok(()) => {
-                self.ok += 1;
-                let us = now.saturating_duration_since(started).as_micros() as u64;
-                let _ = self.hist.record(us.max(1));
+        let measuring = self.tally.measuring.load(Ordering::Relaxed);
+        match result {
+            Ok(r) => {
+                let verdict = self.expected.check(&r.body, r.sequence_id);
+                if !measuring {
+                    return;
+                }
+                match verdict {
+                    Ok(()) => {
+                        self.ok += 1;
+                        let us = now.saturating_duration_since(started).as_micros() as u64;
+                        let _ = self.hist.record(us.max(1));
+                    }
+                    Err(e) => *self.errors.entry(e).or_insert(0) += 1,
+                }
             }
-            Err(e) => *self.errors.entry(e).or_insert(0) += 1,
+            Err(_) if !measuring => {}
+            Err(e) => {
+                let (kind, status) = (e.kind(), e.status());
+                match self
+                    .failed
+                    .iter_mut()
+                    .find(|f| f.0 == kind && f.1 == status)
+                {
+                    Some(f) => f.2 += 1,
+                    None => self.failed.push((kind, status, 1)),
+                }
+            }
         }
     }
 
@@ -203,6 +222,9 @@ impl Local {
             let _ = t.hist.lock().unwrap().add(&self.hist);
             self.ok = 0;
             self.hist.reset();
+        }
+        for (kind, status, n) in self.failed.drain(..) {
+            *self.errors.entry(error_key(kind, status)).or_insert(0) += n;
         }
         if !self.errors.is_empty() {
             let mut errors = t.errors.lock().unwrap();
@@ -403,6 +425,7 @@ fn run_on(engine: &Engine, spec: &ClientLoadSpec) -> Result<Outcome, String> {
                 expected: Expected::new(&message),
                 ok: 0,
                 hist: histogram(),
+                failed: Vec::new(),
                 errors: BTreeMap::new(),
             }));
             LOCAL.with(|l| *l.borrow_mut() = Some(local.clone()));
@@ -549,6 +572,60 @@ mod tests {
         let mut b = BytesMut::new();
         echo::encode_reply(&mut b, seqid, message);
         b
+    }
+
+    #[test]
+    fn failed_calls_are_counted_by_kind_and_status_and_named_when_published() {
+        use super::{error_key, Local, Tally};
+        use octo_engine::client::{Request, Response};
+        use std::sync::atomic::{AtomicBool, AtomicU64};
+        use std::sync::{Arc, Mutex};
+        use std::time::Instant;
+
+        let tally = Arc::new(Tally {
+            measuring: AtomicBool::new(true),
+            stop: AtomicBool::new(false),
+            ok: AtomicU64::new(0),
+            outstanding: AtomicU64::new(0),
+            polled_at_start: AtomicU64::new(0),
+            polled_at_end: AtomicU64::new(0),
+            hist: Mutex::new(histogram()),
+            errors: Mutex::new(BTreeMap::new()),
+        });
+        let mut local = Local {
+            tally: tally.clone(),
+            expected: Expected::new(b"abc"),
+            ok: 0,
+            hist: histogram(),
+            failed: Vec::new(),
+            errors: BTreeMap::new(),
+        };
+        // Real call errors: a body that is no Thrift message is refused by the client.
+        let refused = Request::new(&b"not thrift"[..]).unwrap_err();
+        let key = error_key(refused.kind(), refused.status());
+        let now = Instant::now();
+        for _ in 0..3 {
+            local.record(now, now, Err(refused.clone()));
+        }
+        let answer = |seq: i32, msg: &[u8]| Response {
+            sequence_id: seq as i64,
+            body: reply(seq, msg).freeze(),
+        };
+        local.record(now, now, Ok(answer(7, b"abc")));
+        local.record(now, now, Ok(answer(7, b"abd")));
+        local.publish();
+        let errors = tally.errors.lock().unwrap().clone();
+        assert_eq!(errors.get(&key), Some(&3), "{errors:?}");
+        assert_eq!(
+            errors.get("Mismatch (echoed payload)"),
+            Some(&1),
+            "{errors:?}"
+        );
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(tally.ok.load(std::sync::atomic::Ordering::Relaxed), 1);
+        // Published once: a second publish adds nothing.
+        local.publish();
+        assert_eq!(tally.errors.lock().unwrap().get(&key), Some(&3));
     }
 
     #[test]

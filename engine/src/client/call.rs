@@ -1,6 +1,7 @@
 //! One call as the caller sees it: the [`Request`] it sends, the [`Response`] or [`CallError`] it
 //! gets, and the [`Completion`] that delivers exactly one of them.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -152,12 +153,18 @@ pub enum CallErrorKind {
 pub struct CallError {
     kind: CallErrorKind,
     status: Status,
-    message: String,
+    /// Borrowed when it is fixed text: the refusals a client makes under overload (one per call
+    /// it cannot take) then cost no allocation.
+    message: Cow<'static, str>,
     body: Option<Bytes>,
 }
 
 impl CallError {
-    pub(crate) fn new(kind: CallErrorKind, status: Status, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        kind: CallErrorKind,
+        status: Status,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
         CallError {
             kind,
             status,
@@ -212,7 +219,7 @@ impl CallError {
         CallError {
             kind: CallErrorKind::Remote,
             status,
-            message: message.unwrap_or("").to_owned(),
+            message: message.map_or(Cow::Borrowed(""), |m| Cow::Owned(m.to_owned())),
             body: (!body.is_empty()).then_some(body),
         }
     }
@@ -230,9 +237,9 @@ impl CallError {
                     | ApplicationExceptionKind::InvalidMessageType => Status::ProtocolException,
                     _ => Status::RemoteException,
                 };
-                (status, e.message)
+                (status, Cow::Owned(e.message))
             }
-            Err(_) => (Status::RemoteException, String::new()),
+            Err(_) => (Status::RemoteException, Cow::Borrowed("")),
         };
         CallError {
             kind: CallErrorKind::Remote,
