@@ -7,6 +7,7 @@
 #include <thrift/TApplicationException.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <future>
@@ -243,6 +244,20 @@ TEST(Server, CountsTheCallsItServed) {
   EXPECT_EQ(stats.requests, 5u);
   EXPECT_EQ(stats.answers_by_status[0], 5u);
   EXPECT_GE(stats.connections_accepted, 1u);
+}
+
+TEST(Server, AHandlerReadsItsOwnServersStats) {
+  octo::Server server(test_engine(), "127.0.0.1:0");
+  std::atomic<uint64_t> seen{0};
+  server.service("Echo", [&server, &seen](const octo::Request& req, octo::Responder& res) {
+    seen = server.stats().requests;  // on a shard thread: read without asking the shards
+    res.ok(echo_reply(req.thrift_seqid(), echo_argument(req.body())));
+  });
+  server.start();
+  ThriftSocketClient client(server.port());
+  EXPECT_EQ(client.echo("a"), "a");
+  EXPECT_EQ(client.echo("b"), "b");
+  EXPECT_EQ(seen.load(), 2u);  // the second call counts itself
 }
 
 TEST(Server, ShutdownRefusesNewConnections) {
