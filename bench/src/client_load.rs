@@ -119,6 +119,21 @@ struct Tally {
     errors: Mutex<BTreeMap<String, u64>>,
 }
 
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            measuring: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            ok: AtomicU64::new(0),
+            outstanding: AtomicU64::new(0),
+            polled_at_start: AtomicU64::new(0),
+            polled_at_end: AtomicU64::new(0),
+            hist: Mutex::new(histogram()),
+            errors: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
 /// How often the shard publishes its counts (the progress lines read them).
 const PUBLISH: Duration = Duration::from_millis(100);
 
@@ -182,6 +197,17 @@ thread_local! {
 }
 
 impl Local {
+    fn new(tally: Arc<Tally>, message: &[u8]) -> Local {
+        Local {
+            tally,
+            expected: Expected::new(message),
+            ok: 0,
+            hist: histogram(),
+            failed: Vec::new(),
+            errors: BTreeMap::new(),
+        }
+    }
+
     /// Checks one answer and records it (if it completes inside the measuring window).
     fn record(&mut self, started: Instant, now: Instant, result: CallResult) {
         let measuring = self.tally.measuring.load(Ordering::Relaxed);
@@ -395,16 +421,7 @@ fn run_on(engine: &Engine, spec: &ClientLoadSpec) -> Result<Outcome, String> {
             .map_err(|e| format!("first call to {}: {e}", spec.addr))?;
         check(&r.body, r.sequence_id, &message)?;
     }
-    let tally = Arc::new(Tally {
-        measuring: AtomicBool::new(false),
-        stop: AtomicBool::new(false),
-        ok: AtomicU64::new(0),
-        outstanding: AtomicU64::new(0),
-        polled_at_start: AtomicU64::new(0),
-        polled_at_end: AtomicU64::new(0),
-        hist: Mutex::new(histogram()),
-        errors: Mutex::new(BTreeMap::new()),
-    });
+    let tally = Arc::new(Tally::new());
     // The request's body is static: cloning the request per call costs no reference count.
     let body: &'static [u8] = Box::leak(Request::echo(&message).body().to_vec().into_boxed_slice());
     let request = Request::new(Bytes::from_static(body)).map_err(|e| e.to_string())?;
@@ -420,14 +437,7 @@ fn run_on(engine: &Engine, spec: &ClientLoadSpec) -> Result<Outcome, String> {
     let (tally2, clients2) = (tally.clone(), clients.clone());
     shard
         .post(move |shard| {
-            let local = Rc::new(RefCell::new(Local {
-                tally: tally2,
-                expected: Expected::new(&message),
-                ok: 0,
-                hist: histogram(),
-                failed: Vec::new(),
-                errors: BTreeMap::new(),
-            }));
+            let local = Rc::new(RefCell::new(Local::new(tally2, &message)));
             LOCAL.with(|l| *l.borrow_mut() = Some(local.clone()));
             publish_tick(shard, local.clone());
             match rate {
@@ -578,28 +588,13 @@ mod tests {
     fn failed_calls_are_counted_by_kind_and_status_and_named_when_published() {
         use super::{error_key, Local, Tally};
         use octo_engine::client::{Request, Response};
-        use std::sync::atomic::{AtomicBool, AtomicU64};
-        use std::sync::{Arc, Mutex};
+        use std::sync::atomic::Ordering;
+        use std::sync::Arc;
         use std::time::Instant;
 
-        let tally = Arc::new(Tally {
-            measuring: AtomicBool::new(true),
-            stop: AtomicBool::new(false),
-            ok: AtomicU64::new(0),
-            outstanding: AtomicU64::new(0),
-            polled_at_start: AtomicU64::new(0),
-            polled_at_end: AtomicU64::new(0),
-            hist: Mutex::new(histogram()),
-            errors: Mutex::new(BTreeMap::new()),
-        });
-        let mut local = Local {
-            tally: tally.clone(),
-            expected: Expected::new(b"abc"),
-            ok: 0,
-            hist: histogram(),
-            failed: Vec::new(),
-            errors: BTreeMap::new(),
-        };
+        let tally = Arc::new(Tally::new());
+        tally.measuring.store(true, Ordering::Relaxed);
+        let mut local = Local::new(tally.clone(), b"abc");
         // Real call errors: a body that is no Thrift message is refused by the client.
         let refused = Request::new(&b"not thrift"[..]).unwrap_err();
         let key = error_key(refused.kind(), refused.status());
@@ -622,7 +617,7 @@ mod tests {
             "{errors:?}"
         );
         assert_eq!(errors.len(), 2, "{errors:?}");
-        assert_eq!(tally.ok.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(tally.ok.load(Ordering::Relaxed), 1);
         // Published once: a second publish adds nothing.
         local.publish();
         assert_eq!(tally.errors.lock().unwrap().get(&key), Some(&3));
