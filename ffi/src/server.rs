@@ -350,8 +350,8 @@ pub extern "C" fn octo_server_get_stats(
                 Err(std::sync::TryLockError::WouldBlock) => {
                     return Err(Failure::new(
                         octo_status::Busy,
-                        "octo_server_get_stats: another thread holds the server (starting or \
-                         configuring it); this callback does not wait for it",
+                        "another thread holds the server (starting or configuring it); a \
+                         callback does not wait for it",
                     ))
                 }
             }
