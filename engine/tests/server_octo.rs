@@ -51,6 +51,25 @@ fn thrift_flags() -> Flags {
     }
 }
 
+/// Runs `f` on the engine's shard 0 (a shard thread, as a handler would) and returns what it
+/// returned; `what` names it if it does not return in time.
+fn on_shard<T: Send + 'static>(
+    engine: &Engine,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    engine
+        .runtime()
+        .shard(0)
+        .post(move |_| {
+            let _ = tx.send(f());
+        })
+        .unwrap();
+    rx.recv_timeout(WAIT)
+        .unwrap_or_else(|_| panic!("{what} did not return on the shard"))
+}
+
 fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
@@ -801,16 +820,8 @@ fn stats_read_on_a_shard_thread_count_that_shards_own_calls() {
     }
     // The only shard asks for the stats itself: nothing may wait for it to answer a post.
     let server = Arc::new(server);
-    let (tx, rx) = mpsc::channel();
-    let on_shard = server.clone();
-    engine
-        .runtime()
-        .shard(0)
-        .post(move |_| {
-            let _ = tx.send(on_shard.stats());
-        })
-        .unwrap();
-    let stats = rx.recv_timeout(WAIT).expect("the shard answered");
+    let shared = server.clone();
+    let stats = on_shard(&engine, "stats", move || shared.stats());
     assert_eq!(stats.requests, 3, "{stats:?}");
     assert_eq!(stats.connections_accepted, 1, "{stats:?}");
     assert_eq!(stats.connections_open, 1, "{stats:?}");
@@ -820,19 +831,14 @@ fn stats_read_on_a_shard_thread_count_that_shards_own_calls() {
 #[test]
 fn a_server_started_on_a_shard_thread_fails_at_once() {
     let engine = engine();
-    let (tx, rx) = mpsc::channel();
     let builder = Server::builder(&engine)
         .listen("127.0.0.1:0".parse().unwrap())
         .service("Echo", EchoService);
-    engine
-        .runtime()
-        .shard(0)
-        .post(move |_| {
-            let _ = tx.send(builder.start().map(|_| ()).map_err(|e| e.kind()));
-        })
-        .unwrap();
     assert_eq!(
-        rx.recv_timeout(WAIT).expect("start returned"),
+        on_shard(&engine, "start", move || builder
+            .start()
+            .map(|_| ())
+            .map_err(|e| e.kind())),
         Err(std::io::ErrorKind::WouldBlock)
     );
     // The engine still serves a server started from this thread.
@@ -848,17 +854,9 @@ fn a_shutdown_on_a_shard_thread_returns_and_still_closes_the_server() {
     let a = call(&mut s, &echo_request("Echo", 1, b"a", thrift_flags()));
     assert_eq!(status_of(&a), Status::Success);
     let addr = server.local_addr();
-    let (tx, rx) = mpsc::channel();
-    engine
-        .runtime()
-        .shard(0)
-        .post(move |_| {
-            server.shutdown(Duration::from_millis(200));
-            let _ = tx.send(());
-        })
-        .unwrap();
-    rx.recv_timeout(WAIT)
-        .expect("shutdown returned on the shard");
+    on_shard(&engine, "shutdown", move || {
+        server.shutdown(Duration::from_millis(200))
+    });
     // The idle connection is closed (it owes nothing), and the port stops accepting.
     let mut byte = [0u8; 1];
     assert_eq!(s.read(&mut byte).expect("closed, not timed out"), 0);
