@@ -52,7 +52,6 @@ struct Pending {
     timer: TimerId,
     /// When the call was sent, for the timeout's message.
     sent: Instant,
-    deadline: Instant,
 }
 
 /// Sequence ids are our own consecutive numbers: hash them by multiplication (no SipHash).
@@ -211,7 +210,6 @@ impl ClientConn {
                 done,
                 timer,
                 sent: now,
-                deadline: call.deadline,
             };
             if let Some(old) = self.pending.insert(key, pending) {
                 // Only after 2^32 calls on one plain-Thrift connection while one stays in flight.
@@ -448,7 +446,6 @@ impl Connection for ClientConn {
             key => {
                 if let Some(p) = self.pending.remove(&key) {
                     let waited = io.now().saturating_duration_since(p.sent);
-                    let _ = p.deadline;
                     p.done
                         .complete_on(io.shard(), Err(CallError::timeout(waited)));
                 }
