@@ -29,6 +29,24 @@ public class OctoException extends RuntimeException {
         this.body = body;
     }
 
+    /**
+     * A failure delivered to a call's future, made without a stack trace. It is made on the shard
+     * thread that saw the failure, where the stack says only that the glue completed a future, and
+     * filling one in took about 0.4 us of that thread's time (10 ns without; a loop of 200,000
+     * on this project's machines), per call in a storm of timeouts.
+     * A blocking call rethrows it as a new exception with its caller's stack.
+     */
+    static OctoException completing(int code, String message, java.nio.ByteBuffer body) {
+        return new OctoException(code, message, body, false);
+    }
+
+    private OctoException(int code, String message, java.nio.ByteBuffer body, boolean writableStackTrace) {
+        super(Status.of(code).name() + ": " + message, null, true, writableStackTrace);
+        this.code = code;
+        this.status = Status.of(code);
+        this.body = body;
+    }
+
     /** An exception with this status and message. */
     public OctoException(Status status, String message) {
         this(status.code(), message);

@@ -35,7 +35,7 @@ final class PendingCall extends CompletableFuture<ByteBuffer> {
         if (status == 0) {
             complete(ByteBuffer.wrap(body == null ? new byte[0] : body));
         } else {
-            completeExceptionally(new OctoException(status, message == null ? "" : message,
+            completeExceptionally(OctoException.completing(status, message == null ? "" : message,
                     body == null ? null : ByteBuffer.wrap(body)));
         }
     }

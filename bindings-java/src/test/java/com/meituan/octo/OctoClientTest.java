@@ -96,6 +96,22 @@ class OctoClientTest {
     }
 
     @Test
+    void aFutureFailsWithoutAStackTraceAndABlockingCallRethrowsWithItsCallersStack() {
+        ExecutionException e = assertThrows(ExecutionException.class,
+                () -> client.call("Failing", echoCall("hi")).get(10, TimeUnit.SECONDS));
+        OctoException async = (OctoException) e.getCause();
+        assertEquals(Status.DEGRADE_EXCEPTION, async.status());
+        assertEquals(0, async.getStackTrace().length, "made on the shard thread, where a stack says nothing");
+
+        OctoException blocking = assertThrows(OctoException.class, () -> client.callBlocking("Failing", echoCall("hi")));
+        assertEquals(Status.DEGRADE_EXCEPTION, blocking.status());
+        assertEquals(async.getMessage(), blocking.getMessage());
+        assertTrue(java.util.Arrays.stream(blocking.getStackTrace())
+                        .anyMatch(f -> f.getMethodName().startsWith("aFutureFailsWithoutAStackTrace")),
+                "the blocking call's exception shows where it was called from");
+    }
+
+    @Test
     void aServerErrorIsAnOctoExceptionWithTheServersStatusAndMessage() {
         OctoException e = assertThrows(OctoException.class, () -> client.callBlocking("Failing", echoCall("hi")));
         assertEquals(Status.DEGRADE_EXCEPTION, e.status());
